@@ -1,0 +1,47 @@
+"""commentmod.model: the contract shared by training and serving (no torch)."""
+
+from commentmod.model.errors import CommentmodError, ManifestError, RecordError
+from commentmod.model.inputs import (
+    ContextRule,
+    SpecialIds,
+    assemble_windows,
+    clean_text,
+    context_text,
+    encode_comment,
+    encode_comments,
+    normalise_for_dedup,
+)
+from commentmod.model.labels import LABEL_DESCRIPTIONS, LABELS, label_index
+from commentmod.model.manifest import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    DataSource,
+    Manifest,
+    read_manifest,
+    write_manifest,
+)
+from commentmod.model.record import CommentRecord
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LABELS",
+    "LABEL_DESCRIPTIONS",
+    "MANIFEST_NAME",
+    "CommentRecord",
+    "CommentmodError",
+    "ContextRule",
+    "DataSource",
+    "Manifest",
+    "ManifestError",
+    "RecordError",
+    "SpecialIds",
+    "assemble_windows",
+    "clean_text",
+    "context_text",
+    "encode_comment",
+    "encode_comments",
+    "label_index",
+    "normalise_for_dedup",
+    "read_manifest",
+    "write_manifest",
+]

@@ -1,0 +1,192 @@
+"""How a comment plus its article context becomes model input.
+
+This is the one place that decides it: training and serving both call
+:func:`encode_comment` (or :func:`assemble_windows` on ids they tokenised
+themselves), so the model sees exactly the same ids in both.
+
+Layout (XLM-R pair format, the base encoder's own)::
+
+    <s> comment </s></s> article_title \\n article_text_start </s>
+    <s> comment </s>                      (no context)
+
+Budget rule: the comment comes first and is kept whole when it fits; the
+context is truncated first, down to ``min_context_tokens``; if the comment
+alone still does not fit, it is split into overlapping windows (``stride``
+tokens shared between neighbours), each window carrying the same context.
+Training uses the first window; the scorer scores every window and takes the
+maximum per label, so one abusive sentence in a long comment still flags.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from commentmod.model.errors import RecordError
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    """Ids of the special tokens (XLM-R convention: <s>=0, <pad>=1, </s>=2, <unk>=3)."""
+
+    cls: int = 0
+    pad: int = 1
+    sep: int = 2
+    unk: int = 3
+
+
+@dataclass(frozen=True)
+class ContextRule:
+    """Parameters of the input layout; stored in every run directory and artifact manifest."""
+
+    max_length: int = 256
+    min_context_tokens: int = 32
+    max_context_tokens: int = 128
+    stride: int = 32
+    article_text_chars: int = 1500
+    title_separator: str = "\n"
+
+    def __post_init__(self) -> None:
+        if self.max_length < 16:
+            raise ValueError(f"max_length is {self.max_length}; use at least 16 (default 256)")
+        if not 0 <= self.min_context_tokens <= self.max_context_tokens:
+            raise ValueError(
+                f"min_context_tokens={self.min_context_tokens} must be between 0 and "
+                f"max_context_tokens={self.max_context_tokens}"
+            )
+        if self.max_context_tokens > self.max_length // 2:
+            raise ValueError(
+                f"max_context_tokens={self.max_context_tokens} leaves too little room for the comment; "
+                f"use at most max_length // 2 = {self.max_length // 2}"
+            )
+        if not 0 <= self.stride < (self.max_length - self.max_context_tokens - 4) // 2:
+            raise ValueError(f"stride={self.stride} must be >= 0 and well below the comment budget")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContextRule:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class TokenizerLike(Protocol):
+    """What we need of a ``tokenizers.Tokenizer``."""
+
+    def encode_batch(self, inputs: list[str], add_special_tokens: bool = ...) -> list[Any]: ...
+
+
+def clean_text(text: str) -> str:
+    """NFC-normalise and strip a comment (BOMs, NBSPs and zero-width chars become spaces/nothing)."""
+    text = unicodedata.normalize("NFC", text)
+    text = text.replace("\ufeff", "").replace("\u200b", "").replace("\u00a0", " ")
+    return text.strip()
+
+
+def context_text(
+    article_title: str | None, article_text: str | None, rule: ContextRule
+) -> str | None:
+    """The context string (title, then the start of the article text), or None when there is none."""
+    title = clean_text(article_title or "")
+    body = clean_text(article_text or "")[: rule.article_text_chars]
+    parts = [p for p in (title, body) if p]
+    if not parts:
+        return None
+    return rule.title_separator.join(parts)
+
+
+def assemble_windows(
+    comment_ids: Sequence[int],
+    context_ids: Sequence[int] | None,
+    rule: ContextRule,
+    special: SpecialIds = SpecialIds(),
+) -> list[list[int]]:
+    """Lay out one comment (and optional context) as one or more input-id windows.
+
+    Always returns at least one window; every window is at most ``rule.max_length`` long.
+    """
+    ctx = list(context_ids or [])
+    n_special = 4 if ctx else 2
+    room = rule.max_length - n_special
+    if ctx:
+        ctx = ctx[: rule.max_context_tokens]
+        ctx_len = min(len(ctx), max(rule.min_context_tokens, room - len(comment_ids)))
+        ctx = ctx[:ctx_len]
+        if not ctx:
+            n_special = 2
+            room = rule.max_length - n_special
+    budget = room - len(ctx)
+    comment = list(comment_ids)
+    chunks: list[list[int]] = []
+    if len(comment) <= budget:
+        chunks.append(comment)
+    else:
+        step = max(1, budget - rule.stride)
+        start = 0
+        while True:
+            chunks.append(comment[start : start + budget])
+            if start + budget >= len(comment):
+                break
+            start += step
+    windows = []
+    for chunk in chunks:
+        ids = [special.cls, *chunk, special.sep]
+        if ctx:
+            ids += [special.sep, *ctx, special.sep]
+        windows.append(ids)
+    return windows
+
+
+def encode_comments(
+    tokenizer: TokenizerLike,
+    items: Sequence[tuple[str, str | None, str | None]],
+    rule: ContextRule,
+    special: SpecialIds = SpecialIds(),
+) -> list[list[list[int]]]:
+    """Tokenise ``(text, article_title, article_text)`` triples into windows, one list per item.
+
+    The tokenizer must not add special tokens itself (``add_special_tokens=False`` is passed).
+    """
+    texts: list[str] = []
+    contexts: list[str] = []
+    ctx_index: list[int | None] = []
+    for text, title, body in items:
+        if not isinstance(text, str):
+            raise RecordError(f"comment text must be a string, got {type(text).__name__}")
+        texts.append(clean_text(text))
+        ctx = context_text(title, body, rule)
+        if ctx is None:
+            ctx_index.append(None)
+        else:
+            ctx_index.append(len(contexts))
+            contexts.append(ctx)
+    comment_enc = tokenizer.encode_batch(texts, add_special_tokens=False) if texts else []
+    ctx_enc = tokenizer.encode_batch(contexts, add_special_tokens=False) if contexts else []
+    out = []
+    for enc, ci in zip(comment_enc, ctx_index, strict=True):
+        ctx_ids = None if ci is None else ctx_enc[ci].ids
+        out.append(assemble_windows(enc.ids, ctx_ids, rule, special))
+    return out
+
+
+def encode_comment(
+    tokenizer: TokenizerLike,
+    text: str,
+    article_title: str | None = None,
+    article_text: str | None = None,
+    rule: ContextRule | None = None,
+    special: SpecialIds = SpecialIds(),
+) -> list[list[int]]:
+    """Windows for a single comment; see :func:`encode_comments`."""
+    return encode_comments(tokenizer, [(text, article_title, article_text)], rule or ContextRule(), special)[0]
+
+
+def normalise_for_dedup(text: str) -> str:
+    """Key used to find duplicate comments across sources: casefolded, accents and punctuation folded."""
+    text = unicodedata.normalize("NFKD", clean_text(text)).casefold()
+    text = text.replace("ş", "ș").replace("ţ", "ț")
+    kept = [ch for ch in text if not unicodedata.combining(ch) and (ch.isalnum() or ch.isspace())]
+    return " ".join("".join(kept).split())

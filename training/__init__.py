@@ -1,0 +1,1 @@
+"""commentmod.training: data, fine-tuning, evaluation and export (needs the [train] extra)."""
