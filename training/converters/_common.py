@@ -20,7 +20,7 @@ from commentmod.model.record import LabelValue
 
 
 class ConverterError(CommentmodError):
-    """A raw dataset file is missing or not in the format its converter expects."""
+    """A converter cannot run: a raw file is missing or not in the expected format, or a parameter is bad."""
 
 
 # Invisible characters that carry no meaning in a comment. ZWJ (U+200D) and ZWNJ (U+200C) are
@@ -155,7 +155,7 @@ def binary(value: Any, *, where: str) -> int:
 def vote_label(votes: int, *, positive_min_votes: int, negative_max_votes: int) -> LabelValue:
     """1 when ``votes >= positive_min_votes``, 0 when ``votes <= negative_max_votes``, else None (unsure)."""
     if negative_max_votes >= positive_min_votes:
-        raise ValueError(
+        raise ConverterError(
             f"negative_max_votes={negative_max_votes} must be below positive_min_votes={positive_min_votes}"
         )
     if votes >= positive_min_votes:
