@@ -1,0 +1,513 @@
+"""The baseline: TF-IDF character n-grams + one logistic regression per label.
+
+* Input text: the comment only (``clean_text``), no article context, for every
+  label including ``off_topic`` (which therefore can only catch context-free
+  off-topic comments such as spam; the transformer sees the article). Keep this
+  in mind when comparing the two on ``off_topic``.
+* Features: ``TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
+  sublinear_tf=True)`` fitted once on all training texts (unsupervised, no
+  labels), shared by the three heads.
+* Heads: one ``LogisticRegression`` per label, each trained on the training rows
+  where that label is known (``None`` rows are excluded, as in the transformer's
+  masked loss).
+* Thresholds: chosen on the validation split with :func:`choose_threshold`
+  (max F1, or the lowest threshold reaching a target precision).
+
+Saving uses no pickle: :func:`export_onnx` writes one ONNX graph
+(``baseline.onnx``: string ``text [N, 1]`` → ``probs [N, n_labels]``) and a JSON
+metadata file (``baseline.json``: labels, thresholds, config, counts, sha256; no
+vocabulary). The vectorizer part is converted with skl2onnx, which cannot convert
+``char_wb`` directly, so it is converted as an equivalent ``analyzer="char"``
+vectorizer on text laid out by :func:`layout_for_onnx` (lower-cased words joined
+by two spaces: no n-gram crossing a word boundary can match a ``char_wb``
+n-gram). The TF-IDF weighting, normalisation and heads are plain ONNX nodes
+(skl2onnx's ``sublinear_tf`` computes ``log(1+tf)``, not scikit-learn's
+``1+log(tf)``). :class:`OnnxBaseline` scores from those files with onnxruntime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from commentmod.model.errors import CommentmodError
+from commentmod.model.inputs import clean_text
+from commentmod.model.labels import LABELS
+
+logger = logging.getLogger(__name__)
+
+ONNX_NAME = "baseline.onnx"
+META_NAME = "baseline.json"
+BASELINE_FORMAT = 1
+OPSET = 17
+
+
+class BaselineError(CommentmodError):
+    """The baseline cannot be trained, exported or loaded."""
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Hyper-parameters of the TF-IDF + logistic-regression baseline."""
+
+    ngram_min: int = 2
+    ngram_max: int = 5
+    max_features: int | None = 200_000
+    min_df: int = 2
+    sublinear_tf: bool = True
+    C: float = 4.0
+    class_weight: str | None = "balanced"
+    max_iter: int = 2000
+    threshold_mode: str = "f1"
+    target_precision: float | None = None
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BaselineConfig:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class Scorer(Protocol):
+    """Anything that scores comment texts: ``[N, n_labels]`` probabilities (NaN = no model for a label)."""
+
+    labels: tuple[str, ...]
+    thresholds: dict[str, float]
+
+    def predict_probs(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+# --------------------------------------------------------------------------- thresholds / blending
+
+
+def choose_threshold(
+    y: np.ndarray, p: np.ndarray, mode: str = "f1", target_precision: float | None = None
+) -> float:
+    """Decision threshold for scores ``p`` against 0/1 labels ``y`` (NaN labels are ignored).
+
+    ``mode="f1"``: the threshold maximising F1 (ties: the higher threshold).
+    ``mode="precision"``: the lowest threshold whose precision is >= ``target_precision``
+    (highest recall at that precision); falls back to max F1 when no threshold reaches it.
+    Returns 0.5 when ``y`` has no positives or no negatives (nothing to choose from).
+    Thresholds are the scores themselves: predict positive when ``p >= threshold``.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    keep = ~np.isnan(y) & ~np.isnan(p)
+    y, p = y[keep], p[keep]
+    if mode not in ("f1", "precision"):
+        raise ValueError(f"threshold mode is {mode!r}; use 'f1' or 'precision'")
+    if mode == "precision" and target_precision is None:
+        raise ValueError("mode='precision' needs target_precision (e.g. 0.9)")
+    n_pos = int((y == 1).sum())
+    if n_pos == 0 or n_pos == len(y):
+        return 0.5
+    order = np.argsort(-p, kind="mergesort")
+    p_sorted, y_sorted = p[order], y[order]
+    # candidate cut after each distinct score: predict positive for p >= p_sorted[i]
+    last_of_value = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    tp = np.cumsum(y_sorted)[last_of_value]
+    predicted = (np.arange(len(y_sorted)) + 1)[last_of_value]
+    cand = p_sorted[last_of_value]
+    precision = tp / predicted
+    recall = tp / n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    if mode == "precision":
+        assert target_precision is not None
+        ok = np.nonzero(precision >= target_precision)[0]
+        if len(ok):
+            return float(cand[ok[-1]])
+        logger.warning("no threshold reaches precision %.2f; using the max-F1 threshold", target_precision)
+    best = np.flatnonzero(f1 == f1.max())
+    return float(cand[best[0]])
+
+
+def fit_blend_weights(
+    p_transformer: np.ndarray,
+    p_baseline: np.ndarray,
+    y: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    grid: Sequence[float] | None = None,
+    labels: Sequence[str] = LABELS,
+) -> dict[str, float]:
+    """Per-label transformer weight ``w`` of ``w * p_transformer + (1 - w) * p_baseline``.
+
+    Chosen on validation data from ``grid`` (default 0, 0.1, ..., 1) to maximise PR-AUC
+    (average precision). ``y`` is ``[N, L]`` 0/1 (NaN = unknown); ``mask`` ``[N, L]`` bool
+    marks usable cells (default: where ``y`` is not NaN). Ties go to the larger ``w``
+    (prefer the transformer); labels with no usable positives and negatives get ``w = 1``.
+    """
+    from sklearn.metrics import average_precision_score
+
+    pt = np.asarray(p_transformer, dtype=np.float64)
+    pb = np.asarray(p_baseline, dtype=np.float64)
+    yy = np.asarray(y, dtype=np.float64)
+    if pt.shape != pb.shape or pt.shape != yy.shape:
+        raise ValueError(f"shapes differ: transformer {pt.shape}, baseline {pb.shape}, labels {yy.shape}")
+    m = ~np.isnan(yy) if mask is None else np.asarray(mask, dtype=bool) & ~np.isnan(yy)
+    m &= ~np.isnan(pt) & ~np.isnan(pb)
+    weights_grid = [round(0.1 * i, 1) for i in range(11)] if grid is None else [float(g) for g in grid]
+    out: dict[str, float] = {}
+    for j, name in enumerate(labels):
+        yj = yy[m[:, j], j]
+        if len(np.unique(yj)) < 2:
+            out[name] = 1.0
+            continue
+        best_w, best_ap = 1.0, -1.0
+        for w in sorted(weights_grid, reverse=True):
+            ap = float(average_precision_score(yj, w * pt[m[:, j], j] + (1 - w) * pb[m[:, j], j]))
+            if ap > best_ap + 1e-12:
+                best_w, best_ap = w, ap
+        out[name] = best_w
+    return out
+
+
+def blend(
+    p_transformer: np.ndarray,
+    p_baseline: np.ndarray,
+    weights: Mapping[str, float],
+    labels: Sequence[str] = LABELS,
+) -> np.ndarray:
+    """Apply :func:`fit_blend_weights` weights (NaN baseline scores fall back to the transformer)."""
+    w = np.asarray([weights[name] for name in labels], dtype=np.float64)
+    pb = np.where(np.isnan(p_baseline), p_transformer, p_baseline)
+    return np.asarray(w * p_transformer + (1 - w) * pb, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- in-memory model
+
+
+def layout_for_onnx(text: str) -> str:
+    """What the ONNX graph is fed: cleaned, lower-cased words joined by two spaces, padded by one."""
+    words = clean_text(text).lower().split()
+    return " " + "  ".join(words) + " " if words else ""
+
+
+def labels_matrix(rows: Sequence[Mapping[str, int | None]], labels: Sequence[str] = LABELS) -> np.ndarray:
+    """``[N, L]`` float array of 0/1 with NaN for unknown (None) labels."""
+    out = np.full((len(rows), len(labels)), np.nan, dtype=np.float64)
+    for i, row in enumerate(rows):
+        for j, name in enumerate(labels):
+            value = row.get(name)
+            if value is not None:
+                out[i, j] = float(value)
+    return out
+
+
+@dataclass
+class BaselineModel:
+    """Fitted vectorizer + one logistic regression per label (None where the label had no data)."""
+
+    vectorizer: Any
+    heads: dict[str, Any]
+    config: BaselineConfig = field(default_factory=BaselineConfig)
+    labels: tuple[str, ...] = LABELS
+    thresholds: dict[str, float] = field(default_factory=lambda: {k: 0.5 for k in LABELS})
+    train_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def features(self, texts: Sequence[str]) -> Any:
+        return self.vectorizer.transform([clean_text(t) for t in texts])
+
+    def predict_probs(self, texts: Sequence[str]) -> np.ndarray:
+        """``[N, n_labels]`` probabilities; NaN in the columns of labels without a model."""
+        out = np.full((len(texts), len(self.labels)), np.nan, dtype=np.float32)
+        if not len(texts):
+            return out
+        x = self.features(texts)
+        for j, name in enumerate(self.labels):
+            head = self.heads.get(name)
+            if head is not None:
+                out[:, j] = head.predict_proba(x)[:, 1]
+        return out
+
+
+def train_baseline(
+    texts: Sequence[str],
+    y: np.ndarray,
+    config: BaselineConfig | None = None,
+    labels: Sequence[str] = LABELS,
+) -> BaselineModel:
+    """Fit the baseline on training texts and their ``[N, L]`` labels (NaN = unknown, excluded)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    config = config or BaselineConfig()
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != (len(texts), len(labels)):
+        raise BaselineError(f"labels have shape {y.shape}, expected ({len(texts)}, {len(labels)})")
+    if not len(texts):
+        raise BaselineError("no training texts; the train split is empty")
+    cleaned = [clean_text(t) for t in texts]
+    n_docs = len(cleaned)
+    vectorizer = TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=(config.ngram_min, config.ngram_max),
+        sublinear_tf=config.sublinear_tf,
+        min_df=config.min_df if n_docs >= 10 * config.min_df else 1,
+        max_features=config.max_features,
+        lowercase=True,
+        dtype=np.float32,
+    )
+    x = vectorizer.fit_transform(cleaned)
+    logger.info("baseline: %d training texts, %d char n-gram features", n_docs, x.shape[1])
+    heads: dict[str, Any] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for j, name in enumerate(labels):
+        known = ~np.isnan(y[:, j])
+        yj = y[known, j].astype(int)
+        counts[name] = {"positives": int(yj.sum()), "negatives": int(len(yj) - yj.sum())}
+        if len(np.unique(yj)) < 2:
+            logger.warning(
+                "baseline: label %s has %d positives and %d negatives in train; no head trained",
+                name,
+                counts[name]["positives"],
+                counts[name]["negatives"],
+            )
+            heads[name] = None
+            continue
+        clf = LogisticRegression(
+            C=config.C,
+            class_weight=config.class_weight,
+            max_iter=config.max_iter,
+            solver="liblinear",
+            random_state=config.seed,
+        )
+        clf.fit(x[known], yj)
+        heads[name] = clf
+    return BaselineModel(
+        vectorizer=vectorizer,
+        heads=heads,
+        config=config,
+        labels=tuple(labels),
+        thresholds={k: 0.5 for k in labels},
+        train_counts=counts,
+    )
+
+
+def fit_thresholds(
+    model: Scorer, texts: Sequence[str], y: np.ndarray, config: BaselineConfig
+) -> dict[str, float]:
+    """Per-label thresholds chosen on validation texts/labels (see :func:`choose_threshold`)."""
+    p = model.predict_probs(texts)
+    mode = "precision" if config.threshold_mode == "precision" else "f1"
+    return {
+        name: choose_threshold(y[:, j], p[:, j], mode=mode, target_precision=config.target_precision)
+        for j, name in enumerate(model.labels)
+    }
+
+
+# --------------------------------------------------------------------------- ONNX export / load
+
+
+def _char_clone(vectorizer: Any) -> Any:
+    """An ``analyzer="char"`` CountVectorizer with the char_wb vocabulary (for skl2onnx)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    clone = CountVectorizer(
+        analyzer="char",
+        ngram_range=vectorizer.ngram_range,
+        lowercase=False,
+        dtype=np.float32,
+    )
+    clone.vocabulary_ = dict(vectorizer.vocabulary_)
+    clone.fixed_vocabulary_ = True
+    return clone
+
+
+def build_onnx(model: BaselineModel) -> Any:
+    """One ONNX graph: ``text`` (string ``[N, 1]``, see :func:`layout_for_onnx`) → ``probs [N, L]``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import StringTensorType
+
+    vec = model.vectorizer
+    clone = _char_clone(vec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "conversion of CountVectorizer may not work" (char)
+        counts_model = convert_sklearn(
+            clone,
+            initial_types=[("text", StringTensorType([None, 1]))],
+            options={id(clone): {"tokenexp": "."}},
+            target_opset=OPSET,
+        )
+    graph = counts_model.graph
+    counts_name = graph.output[0].name
+    n_features = len(vec.vocabulary_)
+    n_labels = len(model.labels)
+    weights = np.zeros((n_features, n_labels), dtype=np.float32)
+    bias = np.zeros((n_labels,), dtype=np.float32)
+    for j, name in enumerate(model.labels):
+        head = model.heads.get(name)
+        if head is not None:
+            weights[:, j] = head.coef_[0]
+            bias[j] = head.intercept_[0]
+    inits = [
+        numpy_helper.from_array(np.asarray(vec.idf_, dtype=np.float32), "bl_idf"),
+        numpy_helper.from_array(weights, "bl_weights"),
+        numpy_helper.from_array(bias, "bl_bias"),
+        numpy_helper.from_array(np.array(0.0, dtype=np.float32), "bl_zero"),
+        numpy_helper.from_array(np.array(1.0, dtype=np.float32), "bl_one"),
+        numpy_helper.from_array(np.array(1e-12, dtype=np.float32), "bl_eps"),
+    ]
+    nodes = []
+    tf = counts_name
+    if vec.sublinear_tf:  # scikit-learn: tf -> 1 + log(tf) where tf > 0
+        nodes += [
+            helper.make_node("Greater", [counts_name, "bl_zero"], ["bl_pos"]),
+            helper.make_node("Max", [counts_name, "bl_one"], ["bl_safe"]),
+            helper.make_node("Log", ["bl_safe"], ["bl_log"]),
+            helper.make_node("Add", ["bl_log", "bl_one"], ["bl_log1"]),
+            helper.make_node("Where", ["bl_pos", "bl_log1", "bl_zero"], ["bl_tf"]),
+        ]
+        tf = "bl_tf"
+    nodes += [
+        helper.make_node("Mul", [tf, "bl_idf"], ["bl_tfidf"]),
+        helper.make_node("ReduceL2", ["bl_tfidf"], ["bl_norm"], axes=[1], keepdims=1),
+        helper.make_node("Max", ["bl_norm", "bl_eps"], ["bl_norm_safe"]),
+        helper.make_node("Div", ["bl_tfidf", "bl_norm_safe"], ["bl_x"]),
+        helper.make_node("MatMul", ["bl_x", "bl_weights"], ["bl_mm"]),
+        helper.make_node("Add", ["bl_mm", "bl_bias"], ["bl_logits"]),
+        helper.make_node("Sigmoid", ["bl_logits"], ["probs"]),
+    ]
+    graph.node.extend(nodes)
+    graph.initializer.extend(inits)
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, [None, n_labels]))
+    onnx.checker.check_model(counts_model)
+    return counts_model
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions(
+    names: Sequence[str] = ("numpy", "scikit-learn", "skl2onnx", "onnx", "onnxruntime"),
+) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def export_onnx(model: BaselineModel, out_dir: Path) -> Path:
+    """Write ``baseline.onnx`` + ``baseline.json`` (no pickle, no vocabulary in JSON) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_model = build_onnx(model)
+    onnx_path = out_dir / ONNX_NAME
+    onnx_path.write_bytes(onnx_model.SerializeToString())
+    meta = {
+        "format": BASELINE_FORMAT,
+        "kind": "tfidf-char_wb+logreg",
+        "labels": list(model.labels),
+        "trained": {name: model.heads.get(name) is not None for name in model.labels},
+        "thresholds": dict(model.thresholds),
+        "config": model.config.to_dict(),
+        "n_features": len(model.vectorizer.vocabulary_),
+        "train_counts": model.train_counts,
+        "input": "text: string [N, 1], laid out by commentmod.training.baseline.layout_for_onnx",
+        "output": "probs: float [N, n_labels]",
+        "library_versions": library_versions(),
+        "files": {ONNX_NAME: _sha256(onnx_path)},
+    }
+    (out_dir / META_NAME).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    logger.info("baseline written to %s (%d features)", out_dir, meta["n_features"])
+    return onnx_path
+
+
+@dataclass
+class OnnxBaseline:
+    """The exported baseline, scored with onnxruntime (no scikit-learn needed)."""
+
+    session: Any
+    labels: tuple[str, ...]
+    thresholds: dict[str, float]
+    trained: dict[str, bool]
+    meta: dict[str, Any]
+    batch_size: int = 256
+
+    @classmethod
+    def load(cls, directory: Path, batch_size: int = 256) -> OnnxBaseline:
+        import onnxruntime as ort
+
+        directory = Path(directory)
+        meta_path, onnx_path = directory / META_NAME, directory / ONNX_NAME
+        if not meta_path.is_file() or not onnx_path.is_file():
+            raise BaselineError(
+                f"{directory} lacks {META_NAME} or {ONNX_NAME}; write it with `commentmod evaluate "
+                "--baseline-dir DIR` (trains and saves the baseline there)"
+            )
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") != BASELINE_FORMAT:
+            raise BaselineError(
+                f"{meta_path}: baseline format {meta.get('format')!r}, expected {BASELINE_FORMAT}"
+            )
+        expected = meta.get("files", {}).get(ONNX_NAME)
+        if expected and _sha256(onnx_path) != expected:
+            raise BaselineError(f"{onnx_path} does not match the sha256 in {meta_path}; retrain the baseline")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        return cls(
+            session=session,
+            labels=tuple(meta["labels"]),
+            thresholds={k: float(v) for k, v in meta["thresholds"].items()},
+            trained={k: bool(v) for k, v in meta["trained"].items()},
+            meta=meta,
+            batch_size=batch_size,
+        )
+
+    def predict_probs(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.full((len(texts), len(self.labels)), np.nan, dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            chunk = [layout_for_onnx(t) for t in texts[start : start + self.batch_size]]
+            feed = np.array(chunk, dtype=object).reshape(-1, 1)
+            out[start : start + len(chunk)] = self.session.run(["probs"], {"text": feed})[0]
+        for j, name in enumerate(self.labels):
+            if not self.trained.get(name, False):
+                out[:, j] = np.nan
+        return out
+
+
+def train_and_save(
+    train_texts: Sequence[str],
+    train_y: np.ndarray,
+    val_texts: Sequence[str],
+    val_y: np.ndarray,
+    out_dir: Path | None,
+    *,
+    config: BaselineConfig | None = None,
+) -> BaselineModel:
+    """Train on train, choose thresholds on validation (0.5 when it is empty), export when ``out_dir``."""
+    config = config or BaselineConfig()
+    model = train_baseline(train_texts, train_y, config)
+    if len(val_texts):
+        model.thresholds = fit_thresholds(model, val_texts, val_y, config)
+    else:
+        logger.warning("baseline: no validation rows; thresholds stay at 0.5")
+    if out_dir is not None:
+        export_onnx(model, out_dir)
+    return model
