@@ -30,3 +30,36 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} not present")
     return SHARED
+
+
+TINY_RULE = {"max_length": 64, "min_context_tokens": 8, "max_context_tokens": 24, "stride": 8}
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tiny_base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Read-only run directory: tiny encoder + untrained head (seed 0), max_length 64, built once."""
+    import torch
+
+    from commentmod.model.inputs import ContextRule
+    from commentmod.training.modeling import CommentClassifier, RunInfo
+
+    torch.manual_seed(0)
+    model = CommentClassifier.from_base(tiny_base_dir)
+    run_dir = tmp_path_factory.mktemp("tiny-run") / "tiny-run"
+    info = RunInfo(
+        context_rule=ContextRule(**TINY_RULE).to_dict(),
+        base_model="tiny",
+        data_sources=[{"name": "handmade-test", "licence": "CC-BY-4.0", "rows": 10, "commercial_ok": True}],
+    )
+    model.save(run_dir, tiny_base_dir / "tokenizer.json", info)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact_dir(tiny_run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Read-only exported artifact of ``tiny_run_dir`` (int8 model.onnx + model.fp32.onnx), built once."""
+    from commentmod.training.export import ExportOptions, export_artifact
+
+    out = tmp_path_factory.mktemp("tiny-artifact") / "tiny"
+    export_artifact(tiny_run_dir, out, ExportOptions(keep_fp32=True, name="tiny"))
+    return out

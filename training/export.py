@@ -1,0 +1,769 @@
+"""Export a trained run directory to a verified, self-describing ONNX serving artifact.
+
+Steps (all gates pass before anything appears at the target path)::
+
+    run dir ─► ONNX fp32 (TorchScript exporter, dynamic batch/sequence, opset >= 17)
+            ─► parity gate: ONNX fp32 vs PyTorch on PROBES, max |Δ prob| <= 1e-4   (ParityError)
+            ─► int8 (ORT dynamic, per-channel) ─► fidelity gate vs fp32:
+                 max |Δ prob| <= 0.03 on PROBES and >= 99 % flagged-decision agreement on
+                 validation comments; on failure retry with more kept in fp32      (QuantizationFidelityError)
+            ─► MODEL_CARD.md + commentmod.json (sha256 of every file) ─► atomic move into place
+
+Model output is raw ``logits`` [batch, n_labels]; the Scorer applies temperature and sigmoid
+(manifest ``output_kind: "logits"``, see docs/artifact.md).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from tokenizers import Tokenizer
+
+from commentmod.model.errors import CommentmodError
+from commentmod.model.inputs import ContextRule, SpecialIds, encode_comments
+from commentmod.model.labels import LABEL_DESCRIPTIONS
+from commentmod.model.manifest import DataSource, Manifest, hash_files, write_manifest
+from commentmod.serving.scorer import logits_to_probs, make_session, window_logits
+from commentmod.training.modeling import CommentClassifier, RunInfo
+from commentmod.training.predict import predict_logits
+
+log = logging.getLogger(__name__)
+
+Item = tuple[str, str | None, str | None]
+
+MODEL_FILE = "model.onnx"
+FP32_FILE = "model.fp32.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+MODEL_CARD_FILE = "MODEL_CARD.md"
+INPUT_NAMES = ("input_ids", "attention_mask")
+OUTPUT_NAMES = ("logits",)
+MIN_OPSET = 17
+
+
+class ExportError(CommentmodError):
+    """The export could not be completed (bad target, unusable run directory)."""
+
+
+class ParityError(ExportError):
+    """The ONNX model does not reproduce the PyTorch model within tolerance."""
+
+
+class QuantizationFidelityError(ExportError):
+    """No int8 quantisation plan stayed close enough to the fp32 model."""
+
+
+# --------------------------------------------------------------------------- probe set
+
+_ARTICLE_RO = (
+    "Primăria Clujului a aprobat bugetul pe anul viitor",
+    "Consiliul local a votat noul buget, care include o linie de tramvai și reabilitarea a trei școli. "
+    "Opoziția a criticat lipsa fondurilor pentru transportul public din cartierele noi.",
+)
+_ARTICLE_EN = (
+    "Council approves new cycling lanes",
+    "The city council voted on Tuesday to build 40 km of protected cycling lanes over the next two years.",
+)
+_ARTICLE_UK = ("Київ відкриває новий міст", "Міська рада повідомила, що рух мостом відкриють у грудні.")
+_ARTICLE_RU = ("В Кишинёве ремонтируют дороги", "Мэрия обещает закончить ремонт центральных улиц к осени.")
+
+_LONG_RO = " ".join(
+    [
+        "Am citit articolul de trei ori și tot nu înțeleg de ce primăria cheltuie atâția bani pe borduri "
+        "în loc să repare conductele de apă care se sparg în fiecare iarnă.",
+        "Vecinii mei din cartier așteaptă de zece ani o stație de autobuz, iar răspunsul e mereu același.",
+        "Sincer, cine a votat bugetul ăsta ar trebui să vină să stea o săptămână în blocul nostru.",
+    ]
+    * 6
+)
+_LONG_EN = " ".join(
+    [
+        "I have lived in this neighbourhood for twenty years and every single council has promised the same "
+        "thing before the election and then forgotten about it the day after.",
+        "The cycling lanes are fine, but the buses still run every forty minutes and nobody talks about it.",
+        "What an absolute clown show, honestly, these people could not organise a picnic.",
+    ]
+    * 6
+)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A fixed input the parity and fidelity gates score."""
+
+    name: str
+    text: str
+    article_title: str | None = None
+    article_text: str | None = None
+
+    @property
+    def item(self) -> Item:
+        return (self.text, self.article_title, self.article_text)
+
+
+PROBES: tuple[Probe, ...] = (
+    Probe("ro-abusive", "Ești un cretin, taci din gură și du-te acasă.", *_ARTICLE_RO),
+    Probe("ro-mocking", "Felicitări, domnule primar, geniu curat! Încă un buget record 👏👏", *_ARTICLE_RO),
+    Probe("ro-offtopic", "Vând Logan 2012, 90.000 km, detalii în privat.", *_ARTICLE_RO),
+    Probe("ro-neutral", "Bine că se face tramvaiul, dar când începe lucrarea efectiv?", *_ARTICLE_RO),
+    Probe("ro-no-diacritics", "sa le fie rusine, asa e mereu in tara asta", *_ARTICLE_RO),
+    Probe("en-abusive", "You are a pathetic idiot and everyone here hates you.", *_ARTICLE_EN),
+    Probe("en-mocking", "Sure, because that worked so well last time 🙄", *_ARTICLE_EN),
+    Probe("en-offtopic", "Earn $500 a day from home!!! http://example.com/join", *_ARTICLE_EN),
+    Probe("uk-neutral", "Дякую за статтю, дуже корисно. Коли відкриють міст?", *_ARTICLE_UK),
+    Probe("uk-abusive", "Ти тупий дурень, закрий рота.", *_ARTICLE_UK),
+    Probe("ru-mocking", "Ну да, конечно, лучшие в мире дороги 😂😂😂", *_ARTICLE_RU),
+    Probe("ru-abusive", "Сдохни, тварь. Автора на мыло.", *_ARTICLE_RU),
+    Probe("emoji-only", "😂😂😂🤡🤡👏"),
+    Probe("empty-context-ro", "Primarul ăsta e o glumă proastă.", "", ""),
+    Probe("no-context-en", "Totally agree with the previous comment."),
+    Probe("title-only-ru", "Опять обещания.", _ARTICLE_RU[0], None),
+    Probe("single-char", "?"),
+    Probe("long-ro", _LONG_RO, *_ARTICLE_RO),
+    Probe("long-en-no-context", _LONG_EN),
+    Probe("mixed-scripts", "Bravo 👏 молодцы, very good, foarte bine!!! ăîâșț ґєії", *_ARTICLE_EN),
+)
+
+_SAMPLE_TEXTS = (
+    "Ești un cretin, taci din gură.",
+    "Bravo, încă o promisiune electorală, ce surpriză 😂",
+    "Cumpăr apartament 2 camere zona Mănăștur, sunați la 0722 000 000",
+    "Mulțumim pentru informații, foarte util articolul.",
+    "Cine a câștigat meciul aseară?",
+    "Hoții ăștia de politicieni ar trebui băgați la pușcărie toți.",
+    "Sper să nu dureze lucrările încă zece ani.",
+    "Ce jurnalism de doi lei, nici măcar titlul nu e scris corect.",
+    "Asta da știre, a doua zi după ce s-a întâmplat 🤦",
+    "Nu înțeleg de ce nu se face nimic pentru pensionari.",
+    "Go back to where you came from, nobody wants you here.",
+    "Great job, council, another genius plan 👏",
+    "Check out my channel for free crypto tips!!!",
+    "Thanks, this is helpful. When does construction start?",
+    "Does anyone know a good plumber in the area?",
+    "This is the dumbest thing I have read all week.",
+    "I think the lanes will help, my kids cycle to school.",
+    "Lol, sure, and pigs will fly next Tuesday.",
+    "Дякую, нарешті хоч якісь новини про міст.",
+    "Ти що, зовсім дурний? Читати навчись.",
+    "Продам гараж, недорого, пишіть в особисті.",
+    "Ага, звісно, все буде вчасно 😂",
+    "Спасибо за статью, всё по делу.",
+    "Идиоты, кто вообще за них голосовал?",
+    "Ну конечно, как всегда, к осени, какого года только?",
+    "Кто-нибудь смотрел вчера футбол?",
+    "👍",
+    "🤡🤡🤡",
+    "ok",
+    "Primăria să repare întâi gropile, apoi să se laude.",
+    "Ce treabă are asta cu bugetul? Vorbiți de altceva.",
+    "Un articol echilibrat, în sfârșit.",
+    "Voi ăștia de la ziar sunteți plătiți de partid, rușine!",
+    "Frumos spus, dar realitatea e alta.",
+    "Nobody asked, Karen.",
+    "Finally some good news for the city.",
+    "Лол, ну и новости, хоть стой хоть падай.",
+    "Автор, ти взагалі був у цьому районі?",
+    "Super idee, dar cine plătește?",
+    "Ce mai faceți, vecinilor? Eu am fost la mare.",
+)
+
+
+def builtin_validation_items() -> list[Item]:
+    """120 deterministic comments (40 texts x {no context, Romanian article, English article})."""
+    contexts: tuple[tuple[str | None, str | None], ...] = ((None, None), _ARTICLE_RO, _ARTICLE_EN)
+    return [(text, title, body) for title, body in contexts for text in _SAMPLE_TEXTS]
+
+
+def load_validation_items(dataset_dir: Path, max_rows: int = 2000, split: str = "validation") -> list[Item]:
+    """Up to ``max_rows`` comments of a saved DatasetDict's ``validation`` split (for the int8 gate)."""
+    from datasets import load_from_disk
+
+    from commentmod.model.record import CommentRecord
+
+    dsd = load_from_disk(str(dataset_dir))
+    if split not in dsd:
+        raise ExportError(
+            f"{dataset_dir} has splits {sorted(dsd)}, no {split!r}; build it with `commentmod data`"
+        )
+    ds = dsd[split]
+    rows = ds.select(range(min(max_rows, len(ds))))
+    items: list[Item] = []
+    for row in rows:
+        rec = CommentRecord.from_row(row)
+        items.append((rec.text, rec.article_title, rec.article_text))
+    return items
+
+
+# --------------------------------------------------------------------------- options / reports
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What `commentmod export` can change; defaults are the production settings."""
+
+    int8: bool = True
+    keep_fp32: bool = False
+    name: str | None = None
+    opset: int = 17
+    parity_tolerance: float = 1e-4
+    int8_max_delta: float = 0.03
+    int8_min_agreement: float = 0.99
+    quantize_embeddings: bool = True
+    batch_size: int = 16
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.opset < MIN_OPSET:
+            raise ExportError(f"opset {self.opset} is too old; use {MIN_OPSET} or newer")
+
+
+@dataclass
+class ParityReport:
+    max_abs_delta: float
+    label: str
+    probe: str
+    per_label: dict[str, float]
+    n_probes: int
+    batch_sizes: list[int]
+    tolerance: float
+
+
+@dataclass
+class QuantPlan:
+    """One int8 attempt: which op types are quantised and which nodes stay fp32."""
+
+    name: str
+    op_types: tuple[str, ...]
+    exclude_patterns: tuple[str, ...] = ()
+    embeddings: bool = False  # also store the word-embedding table as int8 with one scale per row
+
+
+@dataclass
+class FidelityReport:
+    plan: str
+    op_types: list[str]
+    nodes_excluded: list[str]
+    max_abs_delta: float
+    label: str
+    probe: str
+    agreement: float
+    per_label_agreement: dict[str, float]
+    n_agreement_items: int
+    agreement_source: str
+    passed: bool
+    max_delta_tolerance: float
+    min_agreement: float
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    manifest: Manifest
+    parity: ParityReport
+    fidelity: list[FidelityReport] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- ONNX export
+
+
+def export_onnx(model: CommentClassifier, path: Path, opset: int = 17) -> None:
+    """Write ``model`` as ONNX: inputs input_ids/attention_mask (int64, dynamic batch and sequence),
+    output ``logits`` [batch, n_labels]. Uses the TorchScript exporter (``dynamo=False``), which
+    traces this encoder exactly and needs no onnxscript."""
+    model.eval()
+    ids = torch.tensor([[0, 5, 6, 7, 8, 9, 2, 1], [0, 10, 11, 12, 2, 1, 1, 1]], dtype=torch.long)
+    mask = (ids != 1).long()
+    axes = {"batch": 0, "sequence": 1}
+    dynamic_axes = {
+        "input_ids": {v: k for k, v in axes.items()},
+        "attention_mask": {v: k for k, v in axes.items()},
+        "logits": {0: "batch"},
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and deprecation warnings about the legacy exporter
+        torch.onnx.export(
+            model,
+            (ids, mask),
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    onnx.checker.check_model(str(path))
+
+
+def torch_logits(
+    model: CommentClassifier,
+    tokenizer: Tokenizer,
+    rule: ContextRule,
+    items: Sequence[Item],
+    special: SpecialIds,
+    batch_size: int,
+) -> np.ndarray:
+    return predict_logits(model, tokenizer, rule, items, batch_size=batch_size, special=special)
+
+
+def onnx_logits(
+    model_path: Path,
+    tokenizer: Tokenizer,
+    rule: ContextRule,
+    items: Sequence[Item],
+    special: SpecialIds,
+    n_labels: int,
+    batch_size: int,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Logits through the serving code path (same windowing, batching and max as the Scorer)."""
+    session = make_session(model_path, threads)
+    per_item = encode_comments(tokenizer, items, rule, special)
+    return window_logits(session, per_item, n_labels, special.pad, batch_size=batch_size)
+
+
+def _worst(delta: np.ndarray, labels: Sequence[str], names: Sequence[str]) -> tuple[float, str, str]:
+    row, col = np.unravel_index(int(np.argmax(delta)), delta.shape)
+    return float(delta[row, col]), labels[int(col)], names[int(row)]
+
+
+def check_parity(
+    reference: np.ndarray,
+    candidates: dict[int, np.ndarray],
+    labels: Sequence[str],
+    probe_names: Sequence[str],
+    tolerance: float,
+) -> ParityReport:
+    """Compare probabilities of ONNX runs (keyed by batch size) with PyTorch; raise ParityError if off."""
+    worst: tuple[float, str, str] = (0.0, labels[0], probe_names[0])
+    per_label = dict.fromkeys(labels, 0.0)
+    worst_batch = 0
+    for batch, probs in candidates.items():
+        delta = np.abs(probs.astype(np.float64) - reference.astype(np.float64))
+        if not np.all(np.isfinite(delta)):
+            bad = np.argwhere(~np.isfinite(delta))[0]
+            raise ParityError(
+                f"ONNX output for probe {probe_names[bad[0]]!r} label {labels[bad[1]]!r} is not finite "
+                f"(batch size {batch}); the export is broken"
+            )
+        for j, label in enumerate(labels):
+            per_label[label] = max(per_label[label], float(delta[:, j].max()))
+        w = _worst(delta, labels, probe_names)
+        if w[0] >= worst[0]:
+            worst, worst_batch = w, batch
+    report = ParityReport(
+        worst[0], worst[1], worst[2], per_label, len(probe_names), sorted(candidates), tolerance
+    )
+    if worst[0] > tolerance:
+        raise ParityError(
+            f"ONNX fp32 differs from PyTorch by {worst[0]:.2e} in probability for label {worst[1]!r} "
+            f"on probe {worst[2]!r} (batch size {worst_batch}); tolerance is {tolerance:.0e}. "
+            "Check the exporter/opset or report the model architecture."
+        )
+    return report
+
+
+# --------------------------------------------------------------------------- int8
+
+
+def quant_plans(quantize_embeddings: bool) -> list[QuantPlan]:
+    """Attempts, most compressed first; each keeps more of the model in fp32."""
+    plans = []
+    if quantize_embeddings:
+        plans.append(QuantPlan("matmul+gemm, word embeddings per-row", ("MatMul", "Gemm"), embeddings=True))
+    plans.append(QuantPlan("matmul+gemm", ("MatMul", "Gemm")))
+    plans.append(
+        QuantPlan("matmul+gemm, head and last layer fp32", ("MatMul", "Gemm"), ("/head/", "LAST_LAYER"))
+    )
+    return plans
+
+
+def _excluded_nodes(model: onnx.ModelProto, plan: QuantPlan) -> list[str]:
+    if not plan.exclude_patterns:
+        return []
+    names = [n.name for n in model.graph.node if n.op_type in plan.op_types]
+    layers = sorted(
+        {int(part.split(".")[1]) for n in names for part in n.split("/") if part.startswith("layer.")},
+    )
+    patterns = [
+        f"/layer.{layers[-1]}/" if p == "LAST_LAYER" and layers else p for p in plan.exclude_patterns if p
+    ]
+    return [n for n in names if any(p in n for p in patterns)]
+
+
+def quantize_embedding_rows(model: onnx.ModelProto) -> str | None:
+    """Store the largest gathered table (the word embeddings) as int8 with one fp32 scale per row.
+
+    ``Gather(W, ids)`` becomes ``Cast(Gather(W_q, ids)) * Gather(scale, ids)``. Per-row scales keep
+    every token's vector at full relative precision (ORT's own Gather quantisation uses one scale
+    for the whole table). Returns the initializer name, or None when there is no such Gather.
+    """
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    candidates = [
+        (int(np.prod(inits[n.input[0]].dims)), k)
+        for k, n in enumerate(model.graph.node)
+        if n.op_type == "Gather" and n.input[0] in inits and len(inits[n.input[0]].dims) == 2
+    ]
+    if not candidates:
+        return None
+    _, idx = max(candidates)
+    node = model.graph.node[idx]
+    table_name, ids_name, out_name = node.input[0], node.input[1], node.output[0]
+    weights = numpy_helper.to_array(inits[table_name]).astype(np.float32)
+    scale = np.abs(weights).max(axis=1, keepdims=True) / 127.0
+    scale[scale == 0] = 1.0
+    quantized = np.clip(np.rint(weights / scale), -127, 127).astype(np.int8)
+    q_name, s_name = f"{table_name}_int8_rows", f"{table_name}_row_scale"
+    model.graph.initializer.remove(inits[table_name])
+    model.graph.initializer.extend(
+        [
+            numpy_helper.from_array(quantized, q_name),
+            numpy_helper.from_array(scale.astype(np.float32), s_name),
+        ]
+    )
+    h = onnx.helper
+    prefix = node.name or out_name
+    new_nodes = [
+        h.make_node("Gather", [q_name, ids_name], [f"{out_name}_int8"], name=f"{prefix}_int8", axis=0),
+        h.make_node("Cast", [f"{out_name}_int8"], [f"{out_name}_f32"], name=f"{prefix}_cast", to=1),
+        h.make_node("Gather", [s_name, ids_name], [f"{out_name}_scale"], name=f"{prefix}_scale", axis=0),
+        h.make_node("Mul", [f"{out_name}_f32", f"{out_name}_scale"], [out_name], name=f"{prefix}_dequant"),
+    ]
+    model.graph.node.remove(node)
+    for offset, new in enumerate(new_nodes):
+        model.graph.node.insert(idx + offset, new)
+    return table_name
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime.quantization logs every skipped tensor (and a pre-processing hint) on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, plan: QuantPlan) -> list[str]:
+    """ORT dynamic quantisation, per-channel int8 weights; returns the node names kept in fp32."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    excluded = _excluded_nodes(onnx.load(str(fp32_path), load_external_data=False), plan)
+    with _quiet_root_logger():
+        quantize_dynamic(
+            str(fp32_path),
+            str(out_path),
+            op_types_to_quantize=list(plan.op_types),
+            per_channel=True,
+            reduce_range=False,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=excluded or None,
+            extra_options={"MatMulConstBOnly": True},
+        )
+    if plan.embeddings:
+        model = onnx.load(str(out_path))
+        table = quantize_embedding_rows(model)
+        log.debug("per-row int8 embeddings: %s", table)
+        onnx.checker.check_model(model)
+        onnx.save(model, str(out_path))
+    return excluded
+
+
+def flag_agreement(
+    a: np.ndarray, b: np.ndarray, thresholds: Sequence[float], labels: Sequence[str]
+) -> tuple[float, dict[str, float]]:
+    """Share of items whose flagged/not-flagged decision (any label >= threshold) is the same."""
+    thr = np.asarray(thresholds, dtype=np.float32)
+    fa, fb = a >= thr, b >= thr
+    overall = float(np.mean(fa.any(axis=1) == fb.any(axis=1))) if len(a) else 1.0
+    per_label = {lab: float(np.mean(fa[:, j] == fb[:, j])) if len(a) else 1.0 for j, lab in enumerate(labels)}
+    return overall, per_label
+
+
+# --------------------------------------------------------------------------- manifest, card
+
+
+def data_sources_from_run(info: RunInfo) -> tuple[DataSource, ...]:
+    """RunInfo.data_sources dicts → DataSource (accepts licence/license and rows/n_rows spellings)."""
+    out = []
+    for src in info.data_sources:
+        name = src.get("name") or src.get("source") or "unknown"
+        licence = src.get("licence") or src.get("license") or "unknown"
+        rows = int(src.get("rows", src.get("n_rows", src.get("count", 0))) or 0)
+        out.append(DataSource(str(name), str(licence), rows, bool(src.get("commercial_ok", False))))
+    return tuple(out)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for dist in ("commentmod", "onnx", "onnxruntime", "torch", "transformers", "tokenizers", "numpy"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def render_model_card(manifest: Manifest) -> str:
+    """A short model card from the manifest (used when the run dir has no MODEL_CARD.md)."""
+    rule = manifest.context_rule
+    lines = [
+        f"# {manifest.name}",
+        "",
+        "Multilingual comment-moderation classifier for news sites (Romanian first-class, also English, "
+        "Ukrainian and Russian), exported by `commentmod export`.",
+        "",
+        "## Intended use",
+        "",
+        "Triage for human moderators: surface comments that are likely abusive, mocking or off-topic so "
+        "a person reviews them first. Not for automatic removal or for judging people.",
+        "",
+        "## Labels and thresholds",
+        "",
+        "| label | threshold | temperature | meaning |",
+        "|---|---|---|---|",
+    ]
+    for label in manifest.labels:
+        lines.append(
+            f"| {label} | {manifest.thresholds[label]:.3f} | {manifest.temperature.get(label, 1.0):.3f} | "
+            f"{LABEL_DESCRIPTIONS.get(label, '')} |"
+        )
+    lines += [
+        "",
+        "## Inputs",
+        "",
+        f"Comment first, then article title and start of text as context; at most {rule.max_length} tokens "
+        f"per window; longer comments are split into overlapping windows ({rule.stride} tokens shared) and "
+        "the maximum per label is taken. Model outputs logits; score = sigmoid(logit / temperature).",
+        "",
+        f"Quantization: {manifest.quantization}.",
+        "",
+        "## Training data and licences",
+        "",
+    ]
+    if manifest.data_sources:
+        lines += ["| source | licence | rows | commercial use |", "|---|---|---|---|"]
+        lines += [
+            f"| {s.name} | {s.licence} | {s.rows} | {'yes' if s.commercial_ok else 'no'} |"
+            for s in manifest.data_sources
+        ]
+        if not all(s.commercial_ok for s in manifest.data_sources):
+            lines += ["", "Some sources do not allow commercial use; check the licences before deploying."]
+    else:
+        lines.append("No data sources recorded (untrained or test model).")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def _prepare_target(out_dir: Path, force: bool) -> Path:
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
+        raise ExportError(f"{out_dir} already exists and is not empty; pass --force to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    return tmp
+
+
+def _move_into_place(tmp: Path, out_dir: Path) -> None:
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    if old is not None:
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+
+
+def _gate_int8(
+    tmp: Path,
+    options: ExportOptions,
+    probes_fp32: np.ndarray,
+    agree_fp32: np.ndarray,
+    onnx_probs: Callable[[Path, Sequence[Item]], np.ndarray],
+    probe_items: Sequence[Item],
+    agree_items: Sequence[Item],
+    agree_source: str,
+    labels: Sequence[str],
+    thresholds: Sequence[float],
+) -> list[FidelityReport]:
+    reports: list[FidelityReport] = []
+    int8_path = tmp / MODEL_FILE
+    for plan in quant_plans(options.quantize_embeddings):
+        excluded = quantize_int8(tmp / FP32_FILE, int8_path, plan)
+        p_probe = onnx_probs(int8_path, probe_items)
+        delta = np.abs(p_probe.astype(np.float64) - probes_fp32)
+        max_d, label, probe = _worst(delta, labels, [p.name for p in PROBES])
+        p_agree = onnx_probs(int8_path, agree_items)
+        agreement, per_label = flag_agreement(agree_fp32, p_agree, thresholds, labels)
+        passed = max_d <= options.int8_max_delta and agreement >= options.int8_min_agreement
+        reports.append(
+            FidelityReport(
+                plan=plan.name,
+                op_types=list(plan.op_types),
+                nodes_excluded=excluded,
+                max_abs_delta=max_d,
+                label=label,
+                probe=probe,
+                agreement=agreement,
+                per_label_agreement=per_label,
+                n_agreement_items=len(agree_items),
+                agreement_source=agree_source,
+                passed=passed,
+                max_delta_tolerance=options.int8_max_delta,
+                min_agreement=options.int8_min_agreement,
+            )
+        )
+        log.info(
+            "int8 plan %r: max |Δp| %.4f (%s on %s), flag agreement %.4f on %d items -> %s",
+            plan.name,
+            max_d,
+            label,
+            probe,
+            agreement,
+            len(agree_items),
+            "pass" if passed else "fail",
+        )
+        if passed:
+            return reports
+    tried = "; ".join(
+        f"{r.plan}: max |Δp| {r.max_abs_delta:.4f} ({r.label} on {r.probe}), agreement {r.agreement:.4f}"
+        for r in reports
+    )
+    raise QuantizationFidelityError(
+        f"no int8 plan passed (need max |Δp| <= {options.int8_max_delta} and flag agreement >= "
+        f"{options.int8_min_agreement}); tried {tried}. Export with --no-int8 to ship fp32."
+    )
+
+
+def export_artifact(
+    run_dir: Path,
+    out_dir: Path,
+    options: ExportOptions = ExportOptions(),
+    validation_items: Sequence[Item] | None = None,
+    validation_source: str = "",
+) -> ExportResult:
+    """Export ``run_dir`` to ``out_dir``; nothing is written at ``out_dir`` unless every gate passes."""
+    start = time.perf_counter()
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    model, info = CommentClassifier.load(run_dir)
+    rule = info.rule
+    special = SpecialIds()
+    labels = tuple(info.labels)
+    tokenizer = Tokenizer.from_file(str(run_dir / TOKENIZER_FILE))
+    temperature = [float(info.temperature.get(k, 1.0)) for k in labels]
+    thresholds = [float(info.thresholds[k]) for k in labels]
+    name = options.name or run_dir.resolve().name
+    tmp = _prepare_target(out_dir, options.force)
+    try:
+        export_onnx(model, tmp / FP32_FILE, options.opset)
+        probe_items = [p.item for p in PROBES]
+        probe_names = [p.name for p in PROBES]
+
+        def probs_of(path: Path, items: Sequence[Item], batch_size: int = options.batch_size) -> np.ndarray:
+            logits = onnx_logits(path, tokenizer, rule, items, special, len(labels), batch_size)
+            return logits_to_probs(logits, temperature)
+
+        torch_p = logits_to_probs(
+            torch_logits(model, tokenizer, rule, probe_items, special, options.batch_size), temperature
+        )
+        fp32_by_batch = {b: probs_of(tmp / FP32_FILE, probe_items, b) for b in (1, options.batch_size)}
+        parity = check_parity(torch_p, fp32_by_batch, labels, probe_names, options.parity_tolerance)
+        log.info(
+            "parity: ONNX fp32 vs PyTorch max |Δp| %.2e (%s on %s)",
+            parity.max_abs_delta,
+            parity.label,
+            parity.probe,
+        )
+        del model
+
+        fidelity: list[FidelityReport] = []
+        if options.int8:
+            if validation_items:
+                agree_items, agree_source = list(validation_items), validation_source or "validation data"
+            else:
+                agree_items = probe_items + builtin_validation_items()
+                agree_source = "probe set + built-in sample"
+            fidelity = _gate_int8(
+                tmp,
+                options,
+                probes_fp32=fp32_by_batch[options.batch_size].astype(np.float64),
+                agree_fp32=probs_of(tmp / FP32_FILE, agree_items),
+                onnx_probs=probs_of,
+                probe_items=probe_items,
+                agree_items=agree_items,
+                agree_source=agree_source,
+                labels=labels,
+                thresholds=thresholds,
+            )
+            if not options.keep_fp32:
+                (tmp / FP32_FILE).unlink()
+            chosen = fidelity[-1]
+            quantization = f"int8 dynamic per-channel ({chosen.plan})"
+        else:
+            os.replace(tmp / FP32_FILE, tmp / MODEL_FILE)
+            quantization = "none"
+
+        shutil.copyfile(run_dir / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
+        extra: dict[str, Any] = {
+            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+            "opset": options.opset,
+            "base_model": info.base_model,
+            "parity": asdict(parity),
+            "int8": [asdict(r) for r in fidelity],
+            "variants": {MODEL_FILE: "int8" if options.int8 else "fp32"}
+            | ({FP32_FILE: "fp32"} if options.int8 and options.keep_fp32 else {}),
+        }
+        manifest = Manifest(
+            name=name,
+            labels=labels,
+            thresholds=dict(zip(labels, thresholds, strict=True)),
+            context_rule=rule,
+            special_ids=special,
+            input_names=INPUT_NAMES,
+            output_names=OUTPUT_NAMES,
+            output_kind="logits",
+            temperature=dict(zip(labels, temperature, strict=True)),
+            data_sources=data_sources_from_run(info),
+            library_versions=library_versions(),
+            quantization=quantization,
+            extra=extra,
+        )
+        card_src = run_dir / MODEL_CARD_FILE
+        if card_src.is_file():
+            shutil.copyfile(card_src, tmp / MODEL_CARD_FILE)
+        else:
+            (tmp / MODEL_CARD_FILE).write_text(render_model_card(manifest), encoding="utf-8")
+        files = [f.name for f in tmp.iterdir() if f.is_file()]
+        manifest = replace(manifest, files=hash_files(tmp, files))
+        write_manifest(tmp, manifest)
+        sizes = {f: (tmp / f).stat().st_size for f in files}
+        _move_into_place(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    seconds = time.perf_counter() - start
+    log.info("exported %s to %s in %.1fs (%s)", name, out_dir, seconds, quantization)
+    return ExportResult(out_dir, manifest, parity, fidelity, sizes, seconds)
