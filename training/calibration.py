@@ -1,0 +1,178 @@
+"""Per-label decision thresholds and temperature scaling, fitted on validation data.
+
+Pure numpy. Every function takes one label's column: ``y`` (0/1, unknown rows
+already removed) and scores (probabilities or logits).
+
+Order used by training: first fit a temperature on the validation logits
+(kept only when it lowers the Brier score), then choose the threshold on the
+*calibrated* probabilities, because that is what the scorer compares:
+``sigmoid(logit / T) >= threshold``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """A chosen threshold and the validation precision/recall/F1 it gives."""
+
+    threshold: float
+    precision: float
+    recall: float
+    f1: float
+    reached_target: bool = True
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(-np.abs(x))
+    return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)))
+
+
+def _as_arrays(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=np.float64).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if y.shape != scores.shape:
+        raise ValueError(f"y has {y.size} values but scores has {scores.size}; pass one label column of each")
+    if y.size and not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("y must hold only 0 and 1; drop unknown (None) rows before calling")
+    return y, scores
+
+
+def pr_points(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate thresholds (distinct scores, descending) with precision and recall of ``score >= t``."""
+    y, scores = _as_arrays(y, scores)
+    order = np.argsort(-scores, kind="mergesort")
+    s = scores[order]
+    yy = y[order]
+    tp = np.cumsum(yy)
+    fp = np.cumsum(1.0 - yy)
+    # keep the last index of each run of equal scores: predicting ">= t" takes the whole run
+    last = np.r_[np.nonzero(np.diff(s))[0], s.size - 1] if s.size else np.zeros(0, dtype=int)
+    tp, fp, thr = tp[last], fp[last], s[last]
+    n_pos = y.sum()
+    precision = tp / np.maximum(tp + fp, 1.0)
+    recall = tp / n_pos if n_pos > 0 else np.zeros_like(tp)
+    return thr, precision, recall
+
+
+def _f1(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
+    denom = precision + recall
+    return np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1.0), 0.0)
+
+
+def threshold_max_f1(y: np.ndarray, probs: np.ndarray) -> ThresholdChoice:
+    """The threshold on ``probs`` that maximises F1 (ties: the higher threshold)."""
+    thr, precision, recall = pr_points(y, probs)
+    if thr.size == 0 or np.asarray(y).sum() == 0:
+        return ThresholdChoice(DEFAULT_THRESHOLD, 0.0, 0.0, 0.0, reached_target=False)
+    f1 = _f1(precision, recall)
+    best = int(np.argmax(f1))  # first max = highest threshold among ties (thr is descending)
+    return ThresholdChoice(float(thr[best]), float(precision[best]), float(recall[best]), float(f1[best]))
+
+
+def threshold_for_precision(y: np.ndarray, probs: np.ndarray, target: float) -> ThresholdChoice:
+    """The lowest threshold whose precision is at least ``target`` (most recall at that precision).
+
+    When no threshold reaches ``target``, falls back to the max-F1 threshold and
+    marks ``reached_target=False``.
+    """
+    if not 0.0 < target <= 1.0:
+        raise ValueError(f"target precision is {target}; use a value in (0, 1], e.g. 0.9")
+    thr, precision, recall = pr_points(y, probs)
+    ok = (
+        np.nonzero(precision >= target)[0] if thr.size and np.asarray(y).sum() > 0 else np.zeros(0, dtype=int)
+    )
+    if ok.size == 0:
+        fallback = threshold_max_f1(y, probs)
+        return ThresholdChoice(
+            fallback.threshold, fallback.precision, fallback.recall, fallback.f1, reached_target=False
+        )
+    # among thresholds meeting the target, take the one with the most recall (the lowest threshold)
+    best = int(ok[np.argmax(recall[ok] + 1e-12 * ok)])
+    f1 = _f1(precision[best : best + 1], recall[best : best + 1])[0]
+    return ThresholdChoice(float(thr[best]), float(precision[best]), float(recall[best]), float(f1))
+
+
+def bce_nll(y: np.ndarray, logits: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean binary negative log-likelihood of ``sigmoid(logits / temperature)``."""
+    y, logits = _as_arrays(y, logits)
+    if y.size == 0:
+        return 0.0
+    z = logits / temperature
+    # log(1 + exp(-|z|)) + max(z, 0) - y * z, numerically stable
+    loss = np.logaddexp(0.0, z) - y * z
+    return float(loss.mean())
+
+
+def brier(y: np.ndarray, probs: np.ndarray) -> float:
+    y, probs = _as_arrays(y, probs)
+    return float(np.mean((probs - y) ** 2)) if y.size else 0.0
+
+
+def expected_calibration_error(y: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
+    """ECE with equal-width probability bins."""
+    y, probs = _as_arrays(y, probs)
+    if y.size == 0:
+        return 0.0
+    idx = np.minimum((probs * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            total += sel.sum() * abs(probs[sel].mean() - y[sel].mean())
+    return float(total / y.size)
+
+
+def fit_temperature(y: np.ndarray, logits: np.ndarray, low: float = 0.05, high: float = 20.0) -> float:
+    """Temperature ``T`` minimising the NLL of ``sigmoid(logits / T)`` (golden-section search on log T)."""
+    y, logits = _as_arrays(y, logits)
+    if y.size == 0 or y.min() == y.max():
+        return 1.0
+    a, b = np.log(low), np.log(high)
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = bce_nll(y, logits, np.exp(c)), bce_nll(y, logits, np.exp(d))
+    for _ in range(80):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = bce_nll(y, logits, np.exp(c))
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = bce_nll(y, logits, np.exp(d))
+        if b - a < 1e-6:
+            break
+    return float(np.exp((a + b) / 2.0))
+
+
+@dataclass(frozen=True)
+class TemperatureChoice:
+    temperature: float
+    brier_before: float
+    brier_after: float
+    ece_before: float
+    ece_after: float
+    kept: bool
+
+
+def choose_temperature(y: np.ndarray, logits: np.ndarray) -> TemperatureChoice:
+    """Fit a temperature; keep it only if it lowers the Brier score, else use 1.0."""
+    y, logits = _as_arrays(y, logits)
+    before_p = sigmoid(logits)
+    t = fit_temperature(y, logits)
+    after_p = sigmoid(logits / t)
+    b0, b1 = brier(y, before_p), brier(y, after_p)
+    e0, e1 = expected_calibration_error(y, before_p), expected_calibration_error(y, after_p)
+    kept = b1 < b0
+    return TemperatureChoice(t if kept else 1.0, b0, b1, e0, e1, kept)
