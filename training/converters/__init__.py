@@ -26,4 +26,4 @@ def get_converter(name: str) -> Converter:
         known = sorted(p.stem for p in Path(__file__).parent.glob("*.py") if not p.stem.startswith("_"))
         raise KeyError(f"no converter named {name!r}; known converters: {', '.join(known)}") from None
     convert: Any = module.convert
-    return convert  # type: ignore[no-any-return]
+    return convert
