@@ -41,6 +41,7 @@ import numpy as np
 from commentmod.model.errors import CommentmodError
 from commentmod.model.inputs import clean_text
 from commentmod.model.labels import LABELS
+from commentmod.training.calibration import DEFAULT_THRESHOLD, threshold_for_precision, threshold_max_f1
 
 logger = logging.getLogger(__name__)
 
@@ -93,44 +94,35 @@ class Scorer(Protocol):
 def choose_threshold(
     y: np.ndarray, p: np.ndarray, mode: str = "f1", target_precision: float | None = None
 ) -> float:
-    """Decision threshold for scores ``p`` against 0/1 labels ``y`` (NaN labels are ignored).
+    """Decision threshold for scores ``p`` against 0/1 labels ``y`` (NaN labels/scores are ignored).
 
     ``mode="f1"``: the threshold maximising F1 (ties: the higher threshold).
     ``mode="precision"``: the lowest threshold whose precision is >= ``target_precision``
-    (highest recall at that precision); falls back to max F1 when no threshold reaches it.
+    (most recall at that precision); falls back to max F1 when no threshold reaches it.
     Returns 0.5 when ``y`` has no positives or no negatives (nothing to choose from).
-    Thresholds are the scores themselves: predict positive when ``p >= threshold``.
+    Predict positive when ``p >= threshold``. Delegates to :mod:`commentmod.training.calibration`,
+    the same code that picks the transformer's thresholds.
     """
-    y = np.asarray(y, dtype=np.float64)
-    p = np.asarray(p, dtype=np.float64)
-    keep = ~np.isnan(y) & ~np.isnan(p)
-    y, p = y[keep], p[keep]
     if mode not in ("f1", "precision"):
         raise ValueError(f"threshold mode is {mode!r}; use 'f1' or 'precision'")
     if mode == "precision" and target_precision is None:
         raise ValueError("mode='precision' needs target_precision (e.g. 0.9)")
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    keep = ~np.isnan(y) & ~np.isnan(p)
+    y, p = y[keep], p[keep]
     n_pos = int((y == 1).sum())
     if n_pos == 0 or n_pos == len(y):
-        return 0.5
-    order = np.argsort(-p, kind="mergesort")
-    p_sorted, y_sorted = p[order], y[order]
-    # candidate cut after each distinct score: predict positive for p >= p_sorted[i]
-    last_of_value = np.r_[p_sorted[1:] != p_sorted[:-1], True]
-    tp = np.cumsum(y_sorted)[last_of_value]
-    predicted = (np.arange(len(y_sorted)) + 1)[last_of_value]
-    cand = p_sorted[last_of_value]
-    precision = tp / predicted
-    recall = tp / n_pos
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        return DEFAULT_THRESHOLD
     if mode == "precision":
         assert target_precision is not None
-        ok = np.nonzero(precision >= target_precision)[0]
-        if len(ok):
-            return float(cand[ok[-1]])
-        logger.warning("no threshold reaches precision %.2f; using the max-F1 threshold", target_precision)
-    best = np.flatnonzero(f1 == f1.max())
-    return float(cand[best[0]])
+        choice = threshold_for_precision(y, p, target_precision)
+        if not choice.reached_target:
+            logger.warning(
+                "no threshold reaches precision %.2f; using the max-F1 threshold", target_precision
+            )
+        return choice.threshold
+    return threshold_max_f1(y, p).threshold
 
 
 def fit_blend_weights(
