@@ -163,6 +163,17 @@ def test_grouped_split_is_deterministic_disjoint_and_stable_when_data_grows() ->
     assert assign_groups(list(owner), SplitSpec(), 8) != {g: owner[g] for g in owner}
 
 
+def test_a_source_with_few_groups_gets_every_split_without_moving_others() -> None:
+    big = [_rec("big", i) for i in range(300)]
+    small = [_rec("small", i, group=f"small:article:{i % 5}") for i in range(50)]
+    splits = assign_splits(big + small, SplitSpec(), seed=0)  # seed 0: hashing alone puts all 5 in train
+    for name in SPLITS:
+        assert any(r.source == "small" for r in splits[name])
+    alone = assign_splits(big, SplitSpec(), seed=0)
+    for name in SPLITS:
+        assert [r for r in splits[name] if r.source == "big"] == alone[name]
+
+
 def test_tiny_builds_still_fill_every_split() -> None:
     for n in (3, 4, 5):
         where = assign_groups([f"g{i}" for i in range(n)], SplitSpec(), seed=13)

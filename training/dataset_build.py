@@ -163,8 +163,12 @@ def load_source(
         convert = lookup(spec.converter)
     except KeyError as exc:
         result.status = "skipped"
-        result.reason = f"converter module {spec.converter!r} not found ({exc.args[0] if exc.args else exc})"
+        result.reason = (
+            f"converter module {spec.converter!r} not found (add training/converters/{spec.converter}.py "
+            "or fix 'converter:' in the catalog)"
+        )
         logger.warning("skipping %s: %s", spec.name, result.reason)
+        logger.debug("%s", exc)
         return result
     check_params(convert, spec.params, spec)
     keep_langs = set(langs) if langs else None
@@ -275,30 +279,21 @@ def _interval(fractions: Mapping[str, float], name: str) -> tuple[float, float]:
     raise KeyError(name)
 
 
-def assign_groups(groups: Sequence[str], spec: SplitSpec, seed: int) -> dict[str, str]:
-    """Split name for each group, by a seeded hash of the group id.
+def _hash_split(unit: float, fractions: Mapping[str, float]) -> str:
+    for split in SPLIT_NAMES:
+        low, high = _interval(fractions, split)
+        if low <= unit < high:
+            return split
+    return SPLIT_NAMES[-1]
 
-    A group's split depends only on its id and the seed, so adding sources does not move
-    existing groups. When a split with a positive fraction got no group but another split holds
-    more than one, the group whose hash is nearest to the empty split's interval moves there,
-    so tiny builds still have every split non-empty.
-    """
-    fractions = spec.fractions()
-    units = {g: stable_unit(seed, f"split:{g}") for g in groups}
-    out: dict[str, str] = {}
-    for g, u in units.items():
-        name = SPLIT_NAMES[-1]
-        for split in SPLIT_NAMES:
-            low, high = _interval(fractions, split)
-            if low <= u < high:
-                name = split
-                break
-        out[g] = name
+
+def _fill_empty_splits(
+    out: dict[str, str], units: Mapping[str, float], fractions: Mapping[str, float]
+) -> None:
+    """Move groups into empty splits (positive fraction) from splits holding more than one group."""
     for empty in SPLIT_NAMES:
-        if fractions[empty] <= 0:
-            continue
         counts = Counter(out.values())
-        if counts[empty]:
+        if fractions[empty] <= 0 or counts[empty]:
             continue
         donors = [s for s in SPLIT_NAMES if counts[s] > 1]
         if not donors:
@@ -312,6 +307,31 @@ def assign_groups(groups: Sequence[str], spec: SplitSpec, seed: int) -> dict[str
 
         moved = min((g for g, s in out.items() if s == donor), key=distance)
         out[moved] = empty
+
+
+def assign_groups(
+    groups: Sequence[str], spec: SplitSpec, seed: int, sources: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Split name for each group, by a seeded hash of the group id.
+
+    A group's split depends only on its id and the seed, so adding sources does not move
+    existing groups. Small sets are repaired: when a split with a positive fraction got no group
+    but another split holds more than one, the group whose hash is nearest to the empty split's
+    interval moves there. The repair runs per source first (``sources`` maps group -> source;
+    a source with 3+ groups then appears in every split), then over all groups, so tiny builds
+    still have every split non-empty.
+    """
+    fractions = spec.fractions()
+    units = {g: stable_unit(seed, f"split:{g}") for g in groups}
+    out = {g: _hash_split(u, fractions) for g, u in units.items()}
+    if sources:
+        per_source: dict[str, dict[str, str]] = defaultdict(dict)
+        for g, split in out.items():
+            per_source[sources.get(g, "")][g] = split
+        for part in per_source.values():
+            _fill_empty_splits(part, units, fractions)
+            out.update(part)
+    _fill_empty_splits(out, units, fractions)
     return out
 
 
@@ -319,8 +339,8 @@ def assign_splits(
     records: Sequence[CommentRecord], spec: SplitSpec, seed: int
 ) -> dict[str, list[CommentRecord]]:
     """Grouped split: every record of a group lands in the same split; input order is kept."""
-    groups = list(dict.fromkeys(str(r.group) for r in records))
-    where = assign_groups(groups, spec, seed)
+    sources = {str(r.group): r.source for r in records}
+    where = assign_groups(list(sources), spec, seed, sources)
     splits: dict[str, list[CommentRecord]] = {name: [] for name in SPLIT_NAMES}
     for rec in records:
         splits[where[str(rec.group)]].append(rec)
