@@ -103,6 +103,7 @@ def test_defaults_and_round_trip_through_to_dict() -> None:
         (_catalog(split={"train": 0.8, "valid": 0.2}), "did you mean 'validation'"),
         (_catalog(pairs={"max_fraction": 0.9}), "pairs.max_fraction"),
         (_catalog(dedup={"conflict": "majority"}), "unknown, positive, first"),
+        (_catalog(pairs={"articles_from": "train"}), "'all'"),
         (_catalog(filters={"langs": "xx-yy"}), "language code"),
         (_catalog(sorces=[]), "did you mean 'sources'"),
         ([1, 2], "must be a mapping"),

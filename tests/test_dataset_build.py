@@ -231,6 +231,16 @@ def test_article_pairs_respect_length_labels_groups_sources_and_switches() -> No
     assert all(p.labels["abusive"] is not None for p in kept)
 
 
+def test_foreign_articles_can_come_from_other_splits() -> None:
+    one_article = _news("news", 6, topics=("bac",)) + [_rec("plain", i) for i in range(100)]
+    assert make_article_pairs(one_article, PairSpec(max_fraction=0.2), 2, ["news"]) == []
+    elsewhere = _news("news", 2, topics=("spital", "zapada"))
+    pairs = make_article_pairs(one_article, PairSpec(max_fraction=0.2), 2, ["news"], one_article + elsewhere)
+    off = [p for p in pairs if p.labels["off_topic"] == 1]
+    assert off and {p.article_title for p in off} <= {TOPICS["spital"][0], TOPICS["zapada"][0]}
+    assert {p.id.split("#")[0] for p in pairs} <= {r.id for r in one_article}
+
+
 def test_same_story_articles_are_never_paired() -> None:
     title, body = TOPICS["tram"]
     twin = [

@@ -43,6 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "validation", "test")
 DEDUP_CONFLICT_MODES: tuple[str, ...] = ("unknown", "positive", "first")
+PAIR_ARTICLE_POOLS: tuple[str, ...] = ("all", "split")
 
 # Licence strings the catalog accepts, by class. ``commercial_ok`` keeps the permissive class only.
 PERMISSIVE_LICENCES: tuple[str, ...] = (
@@ -149,6 +150,7 @@ class PairSpec:
     max_title_overlap: float = 0.2
     max_article_similarity: float = 0.05
     max_comment_overlap: int = 1
+    articles_from: str = "all"
 
 
 @dataclass(frozen=True)
@@ -341,6 +343,12 @@ def _pairs_from_dict(data: Any) -> PairSpec:
     names = tuple(f.name for f in fields(PairSpec))
     _check_keys(data, names, "pairs")
     d = PairSpec()
+    articles_from = data.get("articles_from", d.articles_from)
+    if articles_from not in PAIR_ARTICLE_POOLS:
+        raise CatalogError(
+            f"pairs.articles_from is {articles_from!r}; write 'all' (foreign articles from every split) "
+            "or 'split' (only from the comment's own split)"
+        )
     return PairSpec(
         enabled=_bool(data.get("enabled", d.enabled), "pairs.enabled"),
         max_fraction=_float(data.get("max_fraction", d.max_fraction), "pairs.max_fraction", 0.0, 0.5),
@@ -359,6 +367,7 @@ def _pairs_from_dict(data: Any) -> PairSpec:
         max_comment_overlap=_int(
             data.get("max_comment_overlap", d.max_comment_overlap), "pairs.max_comment_overlap", minimum=0
         ),
+        articles_from=articles_from,
     )
 
 

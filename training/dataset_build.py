@@ -437,7 +437,11 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def make_article_pairs(
-    records: Sequence[CommentRecord], spec: PairSpec, seed: int, pair_sources: Iterable[str]
+    records: Sequence[CommentRecord],
+    spec: PairSpec,
+    seed: int,
+    pair_sources: Iterable[str],
+    articles: Sequence[CommentRecord] | None = None,
 ) -> list[CommentRecord]:
     """Synthetic off-topic examples for one split.
 
@@ -449,7 +453,9 @@ def make_article_pairs(
     cosine with the own article must be at most ``max_article_similarity`` (articles on the same
     story or topic), and the comment may share at most ``max_comment_overlap`` content words with
     it. Synthetic rows keep the comment's group (so they sit in its split) and are at most
-    ``max_fraction`` of the rows.
+    ``max_fraction`` of the rows. Foreign articles come from ``articles`` (default: ``records``;
+    the build passes every split's records when ``articles_from`` is ``all``: only the article is
+    shared across splits, never the comment).
     """
     if not spec.enabled or spec.max_fraction <= 0:
         return []
@@ -460,7 +466,7 @@ def make_article_pairs(
     if budget < per_pair or not sources:
         return []
     eligible = [r for r in real if r.source in sources]
-    pool = _article_pool(eligible)
+    pool = _article_pool(eligible if articles is None else [r for r in articles if r.source in sources])
     candidates = [
         r
         for r in eligible
@@ -545,8 +551,9 @@ def build_dataset(
     logger.info("dedup: %d -> %d records", len(all_records), len(records))
     splits = assign_splits(records, catalog.split, catalog.seed)
     pair_sources = [s.name for s in selection.sources if s.article_pairs]
+    everything = records if catalog.pairs.articles_from == "all" else None
     for name in SPLIT_NAMES:
-        pairs = make_article_pairs(splits[name], catalog.pairs, catalog.seed, pair_sources)
+        pairs = make_article_pairs(splits[name], catalog.pairs, catalog.seed, pair_sources, everything)
         splits[name].extend(pairs)
     info = build_info(catalog, selection, data_root, loads, splits, dedup_report)
     info["elapsed_s"] = round(time.perf_counter() - start, 2)
