@@ -770,12 +770,19 @@ def render_bias_md(bias: Mapping[str, Any], baseline_bias: Mapping[str, Any] | N
         lines += ["", "Power means (p = -5): " + ", ".join(f"{k} {fmt(v)}" for k, v in summary.items())]
     else:
         lines.append("No identity term had enough support.")
-    if bias["skipped"]:
+    small = [s for s in bias["skipped"] if s["n"] > 0]
+    unseen: dict[str, list[str]] = {}
+    for s in bias["skipped"]:
+        if s["n"] == 0:
+            unseen.setdefault(s["lang"], []).append(s["term"])
+    if small:
         lines += [
             "",
-            f"Skipped (fewer than {bias['min_positives']} positives or {bias['min_negatives']} negatives): "
-            + ", ".join(
-                f"{s['lang']}:{s['term']} ({s['positives']}+/{s['negatives']}-)" for s in bias["skipped"]
-            ),
+            f"Skipped, too little support (fewer than {bias['min_positives']} positives or "
+            f"{bias['min_negatives']} negatives): "
+            + ", ".join(f"{s['lang']}:{s['term']} ({s['positives']}+/{s['negatives']}-)" for s in small),
         ]
+    if unseen:
+        found = "; ".join(f"{k}: {', '.join(v)}" for k, v in unseen.items())
+        lines += ["", f"Not found in the evaluation data: {found}"]
     return "\n".join(lines)

@@ -1,0 +1,266 @@
+"""Model card rendering and the end-to-end ``commentmod evaluate`` on a tiny model and dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from commentmod.model.record import CommentRecord
+from commentmod.training.evaluate import EvalData, compare_models, evaluate_model
+from commentmod.training.model_card import merge_sources, render_model_card
+from commentmod.training.modeling import RunInfo
+
+RUN_SOURCES = [
+    {"name": "ro-offense", "licence": "CC-BY-SA-4.0", "rows": 120, "commercial_ok": False},
+    {"name": "ru-toxic", "licence": "CC-BY-NC-SA-4.0", "rows": 80, "commercial_ok": False},
+    {"name": "handmade", "licence": "MIT", "rows": 10, "commercial_ok": True},
+]
+BUILD_INFO = {
+    "sources": [
+        {
+            "name": "ro-offense",
+            "status": "used",
+            "licence": "CC-BY-SA-4.0",
+            "licence_class": "share-alike",
+            "languages": ["ro"],
+            "rows": {"train": 120, "validation": 15, "test": 14},
+        },
+        {
+            "name": "ru-toxic",
+            "status": "used",
+            "licence": "CC-BY-NC-SA-4.0",
+            "licence_class": "non-commercial",
+            "languages": ["ru"],
+            "rows": {"train": 80, "validation": 10, "test": 9},
+        },
+    ]
+}
+
+TEXTS = {
+    "ro": (
+        ["Ești un cretin, taci din gură", "idiotule ordinar", "țiganii sunt hoți proști"],
+        ["Primăria repară strada", "Tramvaiul nou e gata", "țiganii au sărbătorit azi"],
+    ),
+    "en": (
+        ["you stupid idiot", "shut up moron", "gay people are disgusting idiots"],
+        ["the council approved the budget", "nice article, thanks", "the gay pride march was today"],
+    ),
+}
+
+
+def _records(n_rep: int, prefix: str) -> list[CommentRecord]:
+    out = []
+    k = 0
+    for lang, (bad, good) in TEXTS.items():
+        for rep in range(n_rep):
+            for i, text in enumerate(bad + good):
+                abusive = int(i < len(bad))
+                out.append(
+                    CommentRecord(
+                        id=f"{prefix}{k}",
+                        text=f"{text} {rep}",
+                        source=f"src-{lang}",
+                        licence="CC-BY-4.0",
+                        lang=lang,
+                        article_title="Știri locale" if i % 2 else None,
+                        article_text="Consiliul local a votat." if i % 2 else None,
+                        labels={
+                            "abusive": abusive,
+                            "mocking": None if lang == "en" else i % 2,
+                            "off_topic": 0,
+                        },
+                        synthetic=False,
+                    )
+                )
+                k += 1
+        out.append(
+            CommentRecord(
+                id=f"{prefix}{k}s",
+                text="Vând Logan 2012",
+                source=f"src-{lang}",
+                licence="CC-BY-4.0",
+                lang=lang,
+                article_title="Tramvai",
+                labels={"abusive": 0, "mocking": None, "off_topic": 1},
+                synthetic=True,
+            )
+        )
+        k += 1
+    return out
+
+
+def _metrics() -> dict:
+    data = EvalData.from_records(_records(2, "t"))
+    rng = np.random.default_rng(1)
+    p_t = np.clip(np.nan_to_num(data.y, nan=0.5) * 0.7 + rng.random(data.y.shape) * 0.3, 0, 1)
+    p_b = rng.random(data.y.shape)
+    th = {"abusive": 0.5, "mocking": 0.5, "off_topic": 0.5}
+    terms = {"ro": ["țigan*"], "en": ["gay"]}
+    t = evaluate_model(data, p_t, th, terms, bias_min_support=1)
+    b = evaluate_model(data, p_b, th, terms, bias_min_support=1)
+    return {
+        "split": "test",
+        "dataset": "data/x",
+        "n_rows": len(data),
+        "n_synthetic": 2,
+        "transformer": t,
+        "baseline": b,
+        "comparison": {v: compare_models(t["cells"][v], b["cells"][v], 3, 3) for v in t["cells"]},
+        "plots": {"abusive": "pr_abusive.png"},
+        "library_versions": {"numpy": "1.0"},
+    }
+
+
+def test_merge_sources_uses_run_rows_and_build_splits() -> None:
+    rows = {r["name"]: r for r in merge_sources(RUN_SOURCES, BUILD_INFO)}
+    assert rows["ro-offense"]["split_rows"]["test"] == 14 and rows["ro-offense"]["rows"] == 120
+    assert rows["ru-toxic"]["licence_class"] == "non-commercial"
+    assert rows["handmade"]["licence_class"] == "permissive"  # classified from the licence string
+    only_build = merge_sources([], BUILD_INFO)
+    assert [r["name"] for r in only_build] == ["ro-offense", "ru-toxic"]
+    assert only_build[0]["rows"] == 120
+
+
+def test_model_card_sections_and_licence_warning() -> None:
+    info = RunInfo(data_sources=RUN_SOURCES, training_config={"lr": 3e-5, "epochs": 2}, base_model="e5-small")
+    card = render_model_card(
+        info, _metrics(), BUILD_INFO, model_name="quick", library_versions={"torch": "2.13"}
+    )
+    for heading in (
+        "## Intended use",
+        "## Training data",
+        "## Evaluation",
+        "## Thresholds and calibration",
+        "## Bias check",
+        "## Known limitations",
+        "## Training configuration",
+        "## Library versions",
+    ):
+        assert heading in card
+    assert "Triage for human moderators" in card and "Not for automatic removal" in card
+    assert "Licence warning" in card and "ru-toxic (CC-BY-NC-SA-4.0, non-commercial)" in card
+    assert "handmade" in card.split("Licence warning")[1].split("\n\n")[1] or "handmade" in card
+    assert "Share-alike" in card and "ro-offense (CC-BY-SA-4.0)" in card
+    assert "[abusive](pr_abusive.png)" in card
+    assert '"lr": 3e-05' in card and "| torch | 2.13 |" in card
+
+
+def test_model_card_without_metrics_or_flagged_sources() -> None:
+    info = RunInfo(data_sources=[{"name": "handmade", "licence": "MIT", "rows": 10}])
+    card = render_model_card(info, None, None)
+    assert "Not evaluated yet" in card and "Licence warning" not in card
+    assert "| handmade | MIT | permissive |" in card
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture
+def tiny_run(tiny_base: Path, tmp_path: Path) -> tuple[Path, Path]:
+    from commentmod.training.dataset_build import BuildResult, save_build
+    from commentmod.training.modeling import CommentClassifier
+
+    run_dir = tmp_path / "run"
+    model = CommentClassifier.from_base(tiny_base)
+    info = RunInfo(
+        thresholds={"abusive": 0.5, "mocking": 0.5, "off_topic": 0.5},
+        data_sources=[{"name": "src-ro", "licence": "CC-BY-4.0", "rows": 13}],
+        training_config={"max_steps": 0},
+        base_model="tiny",
+    )
+    info.context_rule = {
+        **info.context_rule,
+        "max_length": 64,
+        "max_context_tokens": 16,
+        "min_context_tokens": 8,
+        "stride": 8,
+    }
+    model.save(run_dir, tiny_base / "tokenizer.json", info)
+    splits = {"train": _records(3, "a"), "validation": _records(1, "v"), "test": _records(2, "t")}
+    build = BuildResult(
+        splits=splits,
+        info={
+            "sources": [
+                {
+                    "name": "src-ro",
+                    "status": "used",
+                    "licence": "CC-BY-4.0",
+                    "languages": ["ro"],
+                    "rows": {"train": 13},
+                }
+            ]
+        },
+    )
+    data_dir = save_build(build, tmp_path / "data")
+    return run_dir, data_dir
+
+
+def test_commentmod_evaluate_end_to_end(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
+    from commentmod.model.cli import main
+
+    run_dir, data_dir = tiny_run
+    out = tmp_path / "report"
+    rc = main(
+        [
+            "evaluate",
+            "--model",
+            str(run_dir),
+            "--data",
+            str(data_dir),
+            "--split",
+            "test",
+            "--out",
+            str(out),
+            "--batch-size",
+            "8",
+            "--device",
+            "cpu",
+            "--blend",
+        ]
+    )
+    assert rc == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_rows"] == 26 and metrics["n_synthetic"] == 2
+    cells = metrics["transformer"]["cells"]["with_synthetic"]
+    overall = next(
+        c for c in cells if c["label"] == "abusive" and c["lang"] == "all" and c["source"] == "all"
+    )
+    assert (overall["positives"], overall["negatives"]) == (12, 14)
+    assert metrics["baseline"]["trained_now"] is True
+    assert set(metrics["blend"]["weights"]) == {"abusive", "mocking", "off_topic"}
+    assert {t["term"] for t in metrics["transformer"]["bias"]["terms"]} <= {"țigan*", "gay", "gays"}
+    for name in (
+        "EVALUATION.md",
+        "pr_abusive.png",
+        "pr_mocking.png",
+        "pr_off_topic.png",
+        "baseline/baseline.onnx",
+    ):
+        assert (out / name).is_file(), name
+    card = (run_dir / "MODEL_CARD.md").read_text()
+    assert "## Intended use" in card and "../report/pr_abusive.png" in card
+    # second run reuses the saved baseline (ONNX) instead of retraining
+    rc = main(
+        [
+            "evaluate",
+            "--model",
+            str(run_dir),
+            "--data",
+            str(data_dir),
+            "--out",
+            str(out),
+            "--baseline-dir",
+            str(out / "baseline"),
+            "--device",
+            "cpu",
+        ]
+    )
+    assert rc == 0
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["baseline"]["trained_now"] is False
+    b1 = metrics["baseline"]["cells"]["with_synthetic"][0]["pr_auc"]
+    b2 = again["baseline"]["cells"]["with_synthetic"][0]["pr_auc"]
+    assert b1 == pytest.approx(b2, abs=1e-4)
