@@ -33,8 +33,8 @@ base-model: $(STAMP)
 
 demo: base-model
 	$(BIN)/commentmod train --config configs/quick.yaml --base $(BASE) --out $(RUN)
-	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT)
-	$(BIN)/commentmod score examples/ --model $(ARTIFACT) --out out/demo.jsonl --table
+	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT) --force
+	$(BIN)/commentmod score examples/ --model $(ARTIFACT) --out out/demo.jsonl --overwrite --table
 
 clean:
 	rm -rf runs artifacts out
