@@ -172,6 +172,13 @@ def test_a_source_with_few_groups_gets_every_split_without_moving_others() -> No
     alone = assign_splits(big, SplitSpec(), seed=0)
     for name in SPLITS:
         assert [r for r in splits[name] if r.source == "big"] == alone[name]
+    # the same per language of a multilingual source
+    multi = [
+        _rec("multi", i, lang=lang, group=f"multi:{lang}:{i % 4}") for lang in ("ro", "en") for i in range(20)
+    ]
+    splits = assign_splits(multi, SplitSpec(), seed=0)
+    for name in SPLITS:
+        assert {r.lang for r in splits[name]} == {"ro", "en"}
 
 
 def test_tiny_builds_still_fill_every_split() -> None:

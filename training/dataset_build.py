@@ -317,9 +317,9 @@ def assign_groups(
     A group's split depends only on its id and the seed, so adding sources does not move
     existing groups. Small sets are repaired: when a split with a positive fraction got no group
     but another split holds more than one, the group whose hash is nearest to the empty split's
-    interval moves there. The repair runs per source first (``sources`` maps group -> source;
-    a source with 3+ groups then appears in every split), then over all groups, so tiny builds
-    still have every split non-empty.
+    interval moves there. The repair runs per cell first (``sources`` maps group -> source or
+    source/language; a cell with 3+ groups then appears in every split), then over all groups,
+    so tiny builds still have every split non-empty.
     """
     fractions = spec.fractions()
     units = {g: stable_unit(seed, f"split:{g}") for g in groups}
@@ -338,9 +338,15 @@ def assign_groups(
 def assign_splits(
     records: Sequence[CommentRecord], spec: SplitSpec, seed: int
 ) -> dict[str, list[CommentRecord]]:
-    """Grouped split: every record of a group lands in the same split; input order is kept."""
-    sources = {str(r.group): r.source for r in records}
-    where = assign_groups(list(sources), spec, seed, sources)
+    """Grouped split: every record of a group lands in the same split; input order is kept.
+
+    Small sets are repaired per (source, language of the group's first record), so a source
+    with a few article groups per language still has every language in every split.
+    """
+    cells: dict[str, str] = {}
+    for rec in records:
+        cells.setdefault(str(rec.group), f"{rec.source}/{rec.lang}")
+    where = assign_groups(list(cells), spec, seed, cells)
     splits: dict[str, list[CommentRecord]] = {name: [] for name in SPLIT_NAMES}
     for rec in records:
         splits[where[str(rec.group)]].append(rec)
