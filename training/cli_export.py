@@ -40,6 +40,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="store the word embeddings as per-row int8 (about 4x smaller artifact; default on)",
     )
+    parser.add_argument(
+        "--int8-max-delta",
+        type=float,
+        default=0.03,
+        help="int8 gate: max |probability difference| vs fp32 on the probe set (default 0.03)",
+    )
+    parser.add_argument(
+        "--int8-min-agreement",
+        type=float,
+        default=0.99,
+        help="int8 gate: min share of equal flagged/not-flagged decisions vs fp32 (default 0.99)",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
 
@@ -54,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
             name=args.name,
             opset=args.opset,
             quantize_embeddings=args.quantize_embeddings,
+            int8_max_delta=args.int8_max_delta,
+            int8_min_agreement=args.int8_min_agreement,
             force=args.force,
         )
         validation = None
