@@ -11,10 +11,12 @@ import pytest
 from commentmod.training.baseline import (
     META_NAME,
     ONNX_NAME,
+    PAD,
     BaselineConfig,
     BaselineError,
     OnnxBaseline,
     blend,
+    chars_for_onnx,
     choose_threshold,
     export_onnx,
     fit_blend_weights,
@@ -42,6 +44,7 @@ CLEAN = [
     "Дякую за статтю, дуже корисно.",
     "When will the bridge open?",
     "Vremea va fi frumoasă mâine.",
+    "#rezist ## #tag ###",
 ]
 ODD = [
     "  Hello\tWORLD  ȘTIINȚĂ  x ",
@@ -51,6 +54,9 @@ ODD = [
     "🙄🙄 😂 👏",
     "x",
     "line one\nline two\u00a0nbsp\u200bzero",
+    "#",
+    "ok ##",
+    "<pad> pad",
 ]
 
 
@@ -83,7 +89,7 @@ def test_train_masks_unknown_labels_and_skips_single_class() -> None:
     model = train_baseline(texts, y, BaselineConfig(min_df=1))
     assert model.heads["abusive"] is not None
     assert model.heads["off_topic"] is None  # all None
-    assert model.train_counts["mocking"] == {"positives": 2, "negatives": 8}
+    assert model.train_counts["mocking"] == {"positives": 2, "negatives": 9}
     probs = model.predict_probs(["idiot cretin", "tramvai Cluj"])
     assert probs.shape == (2, 3)
     assert np.isnan(probs[:, 2]).all()
@@ -93,6 +99,11 @@ def test_train_masks_unknown_labels_and_skips_single_class() -> None:
 def test_layout_for_onnx() -> None:
     assert layout_for_onnx("  Ab\tCD\n e ") == " ab  cd  e "
     assert layout_for_onnx("   ") == ""
+    chars = chars_for_onnx(["Ab", "", "x"])
+    assert chars.shape == (3, 4)
+    assert chars[0].tolist() == [" ", "a", "b", " "]
+    assert chars[1].tolist() == [PAD] * 4
+    assert chars_for_onnx([""]).shape == (1, 1)
 
 
 def test_onnx_parity_with_sklearn(tmp_path: Path) -> None:
@@ -104,6 +115,7 @@ def test_onnx_parity_with_sklearn(tmp_path: Path) -> None:
     assert meta["trained"] == {"abusive": True, "mocking": True, "off_topic": False}
     assert "vocabulary" not in json.dumps(meta)
     loaded = OnnxBaseline.load(tmp_path / "bl", batch_size=4)
+    assert any("#" in k for k in model.vectorizer.vocabulary_)  # padding must not create '#' n-grams
     assert loaded.thresholds["abusive"] == pytest.approx(0.42)
     probe = texts + ODD
     expected = model.predict_probs(probe)
@@ -111,6 +123,8 @@ def test_onnx_parity_with_sklearn(tmp_path: Path) -> None:
     assert got.shape == expected.shape
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
     np.testing.assert_allclose(got[:, :2], expected[:, :2], atol=1e-5)
+    one_by_one = OnnxBaseline.load(tmp_path / "bl", batch_size=1).predict_probs(probe)
+    np.testing.assert_allclose(one_by_one[:, :2], got[:, :2], atol=1e-6)
 
 
 def test_onnx_load_errors(tmp_path: Path) -> None:

@@ -14,15 +14,16 @@
   (max F1, or the lowest threshold reaching a target precision).
 
 Saving uses no pickle: :func:`export_onnx` writes one ONNX graph
-(``baseline.onnx``: string ``text [N, 1]`` → ``probs [N, n_labels]``) and a JSON
+(``baseline.onnx``: string ``chars [N, C]`` → ``probs [N, n_labels]``) and a JSON
 metadata file (``baseline.json``: labels, thresholds, config, counts, sha256; no
-vocabulary). The vectorizer part is converted with skl2onnx, which cannot convert
-``char_wb`` directly, so it is converted as an equivalent ``analyzer="char"``
-vectorizer on text laid out by :func:`layout_for_onnx` (lower-cased words joined
-by two spaces: no n-gram crossing a word boundary can match a ``char_wb``
-n-gram). The TF-IDF weighting, normalisation and heads are plain ONNX nodes
-(skl2onnx's ``sublinear_tf`` computes ``log(1+tf)``, not scikit-learn's
-``1+log(tf)``). :class:`OnnxBaseline` scores from those files with onnxruntime.
+vocabulary). skl2onnx cannot convert ``char_wb``, so the n-gram counting node is
+converted by skl2onnx from an equivalent ``analyzer="char"`` vectorizer with the same
+vocabulary, applied to text laid out by :func:`layout_for_onnx` (lower-cased words
+joined by two spaces: no n-gram crossing a word boundary can match a ``char_wb``
+n-gram) and fed as single characters (:func:`chars_for_onnx`). The TF-IDF weighting,
+normalisation and heads are plain ONNX nodes (skl2onnx's ``sublinear_tf`` computes
+``log(1+tf)``, not scikit-learn's ``1+log(tf)``). :class:`OnnxBaseline` scores from
+those files with onnxruntime (no scikit-learn needed).
 """
 
 from __future__ import annotations
@@ -181,10 +182,27 @@ def blend(
 # --------------------------------------------------------------------------- in-memory model
 
 
+PAD = "<pad>"
+
+
 def layout_for_onnx(text: str) -> str:
-    """What the ONNX graph is fed: cleaned, lower-cased words joined by two spaces, padded by one."""
+    """The text the ONNX graph sees: cleaned, lower-cased words joined by two spaces, padded by one.
+
+    Char n-grams of this string that cross a word boundary contain a space in their middle, and
+    ``char_wb`` n-grams never do, so counting the vocabulary's n-grams here equals ``char_wb``.
+    """
     words = clean_text(text).lower().split()
     return " " + "  ".join(words) + " " if words else ""
+
+
+def chars_for_onnx(texts: Sequence[str]) -> np.ndarray:
+    """The ONNX input: one row of single characters per text, right-padded with :data:`PAD`."""
+    laid = [layout_for_onnx(t) for t in texts]
+    width = max([1, *(len(t) for t in laid)])
+    out = np.full((len(laid), width), PAD, dtype=object)
+    for i, t in enumerate(laid):
+        out[i, : len(t)] = list(t)
+    return out
 
 
 def labels_matrix(rows: Sequence[Mapping[str, int | None]], labels: Sequence[str] = LABELS) -> np.ndarray:
@@ -319,7 +337,13 @@ def _char_clone(vectorizer: Any) -> Any:
 
 
 def build_onnx(model: BaselineModel) -> Any:
-    """One ONNX graph: ``text`` (string ``[N, 1]``, see :func:`layout_for_onnx`) → ``probs [N, L]``."""
+    """One ONNX graph: ``chars`` (string ``[N, C]``, see :func:`chars_for_onnx`) → ``probs [N, L]``.
+
+    The n-gram counting node (``TfIdfVectorizer``, with the vocabulary as its string pool) comes
+    from skl2onnx; skl2onnx's regex ``Tokenizer`` in front of it is dropped (slow, and its padding
+    token ``#`` forms n-grams that exist in the vocabulary), so the caller feeds single characters
+    padded with :data:`PAD`, which can never match a one-character pool entry.
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     from skl2onnx import convert_sklearn
@@ -335,8 +359,19 @@ def build_onnx(model: BaselineModel) -> Any:
             options={id(clone): {"tokenexp": "."}},
             target_opset=OPSET,
         )
-    graph = counts_model.graph
-    counts_name = graph.output[0].name
+    ngram_nodes = [n for n in counts_model.graph.node if n.op_type == "TfIdfVectorizer"]
+    if len(ngram_nodes) != 1:
+        raise BaselineError(
+            f"skl2onnx produced {len(ngram_nodes)} TfIdfVectorizer nodes, expected 1; "
+            "check the installed skl2onnx version"
+        )
+    ngram = onnx.NodeProto()
+    ngram.CopyFrom(ngram_nodes[0])
+    del ngram.input[:]
+    ngram.input.append("chars")
+    del ngram.output[:]
+    ngram.output.append("bl_counts")
+    counts_name = "bl_counts"
     n_features = len(vec.vocabulary_)
     n_labels = len(model.labels)
     weights = np.zeros((n_features, n_labels), dtype=np.float32)
@@ -374,12 +409,21 @@ def build_onnx(model: BaselineModel) -> Any:
         helper.make_node("Add", ["bl_mm", "bl_bias"], ["bl_logits"]),
         helper.make_node("Sigmoid", ["bl_logits"], ["probs"]),
     ]
-    graph.node.extend(nodes)
-    graph.initializer.extend(inits)
-    del graph.output[:]
-    graph.output.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, [None, n_labels]))
-    onnx.checker.check_model(counts_model)
-    return counts_model
+    graph = helper.make_graph(
+        [ngram, *nodes],
+        "commentmod_baseline",
+        [helper.make_tensor_value_info("chars", TensorProto.STRING, [None, None])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [None, n_labels])],
+        initializer=inits,
+    )
+    onnx_model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="commentmod-baseline",
+        ir_version=8,
+    )
+    onnx.checker.check_model(onnx_model)
+    return onnx_model
 
 
 def _sha256(path: Path) -> str:
@@ -420,7 +464,8 @@ def export_onnx(model: BaselineModel, out_dir: Path) -> Path:
         "config": model.config.to_dict(),
         "n_features": len(model.vectorizer.vocabulary_),
         "train_counts": model.train_counts,
-        "input": "text: string [N, 1], laid out by commentmod.training.baseline.layout_for_onnx",
+        "input": "chars: string [N, C], single characters of layout_for_onnx(text), right-padded with "
+        f"{PAD!r} (commentmod.training.baseline.chars_for_onnx)",
         "output": "probs: float [N, n_labels]",
         "library_versions": library_versions(),
         "files": {ONNX_NAME: _sha256(onnx_path)},
@@ -474,10 +519,11 @@ class OnnxBaseline:
 
     def predict_probs(self, texts: Sequence[str]) -> np.ndarray:
         out = np.full((len(texts), len(self.labels)), np.nan, dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            chunk = [layout_for_onnx(t) for t in texts[start : start + self.batch_size]]
-            feed = np.array(chunk, dtype=object).reshape(-1, 1)
-            out[start : start + len(chunk)] = self.session.run(["probs"], {"text": feed})[0]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths: less padding
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            feed = chars_for_onnx([texts[i] for i in idx])
+            out[idx] = self.session.run(["probs"], {"chars": feed})[0]
         for j, name in enumerate(self.labels):
             if not self.trained.get(name, False):
                 out[:, j] = np.nan
