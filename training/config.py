@@ -87,6 +87,9 @@ class TrainConfig:
     dropout: float = 0.1
     epochs: int = 3
     max_steps: int | None = None  # optimizer steps; caps epochs
+    # wall-clock guard: stop (evaluate, keep the best) after this many minutes of training;
+    # the LR schedule still assumes the planned steps, so an early stop ends at a higher LR
+    max_train_minutes: float | None = None
     warmup_ratio: float = 0.06
     # word embeddings (250k x 384 for e5-small): frozen, or trained with sparse gradients
     freeze_word_embeddings: bool = False
@@ -120,6 +123,38 @@ class TrainConfig:
 
 
 T = TypeVar("T")
+
+
+# common names from other trainers -> ours
+ALIASES: dict[str, str] = {
+    "lr": "learning_rate",
+    "bs": "batch_size",
+    "wd": "weight_decay",
+    "epoch": "epochs",
+    "num_epochs": "epochs",
+    "num_train_epochs": "epochs",
+    "steps": "max_steps",
+    "warmup": "warmup_ratio",
+    "warmup_steps": "warmup_ratio",
+    "gradient_accumulation_steps": "grad_accum",
+    "per_device_train_batch_size": "batch_size",
+    "model": "base_model",
+    "base": "base_model",
+    "max_len": "max_length",
+    "patience": "early_stopping_patience",
+    "threads": "num_threads",
+}
+
+
+def suggest(key: str, valid: list[str]) -> str | None:
+    """The valid key most likely meant by ``key`` (alias, initials, then difflib), or None."""
+    if ALIASES.get(key) in valid:
+        return ALIASES[key]
+    initials = [v for v in valid if "".join(part[:1] for part in v.split("_")) == key]
+    if len(initials) == 1:
+        return initials[0]
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    return close[0] if close else None
 
 
 # --- generic YAML -> dataclass conversion ----------------------------------------------------------
@@ -171,7 +206,7 @@ def _convert(value: Any, tp: Any, where: str, default: Any, errors: list[str]) -
     if origin is Literal:
         if value in get_args(tp):
             return value
-        close = difflib.get_close_matches(str(value), [str(a) for a in get_args(tp)], n=1)
+        close = difflib.get_close_matches(str(value), [str(a) for a in get_args(tp)], n=1, cutoff=0.5)
         more = f"; did you mean {close[0]!r}?" if close else ""
         errors.append(f"{where} is {value!r}; write {_type_name(tp)}{more}")
         return default
@@ -232,8 +267,8 @@ def _build(cls: type[T], data: dict[str, Any], prefix: str, errors: list[str]) -
     for raw_key, value in data.items():
         key = str(raw_key)
         if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.5)
-            more = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(fields)}"
+            close = suggest(key, list(fields))
+            more = f"; did you mean '{prefix}{close}'?" if close else f"; valid keys: {', '.join(fields)}"
             errors.append(f"unknown key '{prefix}{key}'{more}")
             continue
         f = fields[key]
@@ -265,6 +300,7 @@ def _check(cfg: TrainConfig) -> list[str]:
         "head_lr",
         "embedding_lr",
         "max_grad_norm",
+        "max_train_minutes",
     ):
         positive(name, getattr(cfg, name))
     positive("learning_rate", cfg.learning_rate, allow_none=False)

@@ -440,7 +440,9 @@ class TrainState:
     bad_evals: int = 0
     last_eval_step: int = -1
     stopped_early: bool = False
-    train_seconds: float = 0.0
+    out_of_time: bool = False
+    train_seconds: float = 0.0  # forward/backward/step time only (for s/step)
+    wall_seconds: float = 0.0  # everything in the loop, evaluations and checkpoints included
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -639,8 +641,8 @@ def run_loop(
 
     model.to(device)
     model.train()
-    stop = state.stopped_early or state.step >= plan.total_steps
-    t_last = time.perf_counter()
+    stop = state.stopped_early or state.out_of_time or state.step >= plan.total_steps
+    t_last = t_wall = time.perf_counter()
     while not stop and state.epoch < plan.n_epochs:
         epoch = state.epoch
         trainable = plan.unfreeze_epoch is not None and epoch >= plan.unfreeze_epoch
@@ -674,12 +676,22 @@ def run_loop(
             state.batch_pos = pos
             now = time.perf_counter()
             state.train_seconds += now - t_last
+            state.wall_seconds += now - t_wall
+            t_wall = now
             if on_step is not None:
                 on_step(state.step, plan.total_steps, loss_sum)
             elif state.step % 50 == 0:
                 log.info("step %d/%d loss %.4f", state.step, plan.total_steps, loss_sum)
             end_of_epoch = pos >= len(batches)
             last_step = state.step >= plan.total_steps
+            if cfg.max_train_minutes is not None and state.wall_seconds >= 60 * cfg.max_train_minutes:
+                log.warning(
+                    "max_train_minutes=%s reached at step %d of %d; stopping",
+                    cfg.max_train_minutes,
+                    state.step,
+                    plan.total_steps,
+                )
+                state.out_of_time = last_step = True
             due = state.step % cfg.eval_every_steps == 0 if cfg.eval_every_steps else end_of_epoch
             if (due or last_step) and evaluate_now():
                 state.stopped_early = True
@@ -853,6 +865,8 @@ def train(
             "best_step": state.best_step,
             "best_score": state.best_score,
             "stopped_early": state.stopped_early,
+            "out_of_time": state.out_of_time,
+            "planned_steps": plan.total_steps,
             "seconds_per_step": state.train_seconds / max(1, state.step),
             "train_rows": len(train_data),
             "validation_rows": len(val_data),

@@ -1,0 +1,114 @@
+"""Per-label thresholds and temperature scaling (pure numpy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from commentmod.training import calibration as cal
+
+Y = np.array([1, 1, 0, 1, 0])
+P = np.array([0.9, 0.8, 0.7, 0.6, 0.2])
+
+
+def test_pr_points_groups_ties():
+    thr, precision, recall = cal.pr_points(np.array([1, 0, 1, 0]), np.array([0.8, 0.8, 0.5, 0.1]))
+    assert thr.tolist() == [0.8, 0.5, 0.1]
+    assert precision.tolist() == [0.5, 2 / 3, 0.5]
+    assert recall.tolist() == [0.5, 1.0, 1.0]
+
+
+def test_threshold_max_f1_hand_computed():
+    choice = cal.threshold_max_f1(Y, P)
+    # t=0.6 predicts the top four: tp=3, fp=1 -> P=0.75, R=1, F1=6/7 (best)
+    assert choice.threshold == pytest.approx(0.6)
+    assert choice.f1 == pytest.approx(6 / 7)
+    assert choice.precision == pytest.approx(0.75)
+    assert choice.recall == pytest.approx(1.0)
+
+
+def test_threshold_max_f1_separable_is_perfect():
+    y = np.array([0, 0, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.7, 0.8])
+    choice = cal.threshold_max_f1(y, p)
+    assert choice.f1 == 1.0
+    assert 0.3 < choice.threshold <= 0.7
+
+
+def test_threshold_for_precision_takes_most_recall():
+    exact = cal.threshold_for_precision(Y, P, 1.0)
+    assert exact.threshold == pytest.approx(0.8)
+    assert exact.precision == 1.0
+    assert exact.recall == pytest.approx(2 / 3)
+    assert exact.reached_target
+    looser = cal.threshold_for_precision(Y, P, 0.75)
+    assert looser.threshold == pytest.approx(0.6)
+    assert looser.recall == 1.0
+
+
+def test_threshold_for_precision_unreachable_falls_back_to_f1():
+    y = np.array([0, 1, 0, 1])
+    p = np.array([0.9, 0.5, 0.8, 0.4])
+    choice = cal.threshold_for_precision(y, p, 0.95)
+    assert not choice.reached_target
+    assert choice.threshold == pytest.approx(cal.threshold_max_f1(y, p).threshold)
+
+
+def test_threshold_without_positives_is_default():
+    choice = cal.threshold_max_f1(np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]))
+    assert choice.threshold == cal.DEFAULT_THRESHOLD
+    assert not choice.reached_target
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        cal.threshold_max_f1(np.array([0, 2]), np.array([0.1, 0.2]))
+    with pytest.raises(ValueError, match="2 values but scores has 3"):
+        cal.brier(np.array([0, 1]), np.array([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match="target precision"):
+        cal.threshold_for_precision(Y, P, 1.5)
+
+
+def _overconfident(scale: float, n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    true_logit = rng.normal(0.0, 2.0, n)
+    y = (rng.random(n) < cal.sigmoid(true_logit)).astype(float)
+    return y, true_logit * scale
+
+
+def test_fit_temperature_recovers_scale():
+    y, logits = _overconfident(3.0)
+    t = cal.fit_temperature(y, logits)
+    assert t == pytest.approx(3.0, rel=0.15)
+    assert cal.bce_nll(y, logits, t) < cal.bce_nll(y, logits, 1.0)
+
+
+def test_fit_temperature_calibrated_stays_near_one():
+    y, logits = _overconfident(1.0)
+    assert cal.fit_temperature(y, logits) == pytest.approx(1.0, rel=0.15)
+
+
+def test_choose_temperature_keeps_only_if_brier_improves():
+    y, logits = _overconfident(4.0)
+    choice = cal.choose_temperature(y, logits)
+    assert choice.kept
+    assert choice.brier_after < choice.brier_before
+    assert choice.ece_after < choice.ece_before
+    assert choice.temperature > 2.0
+    single = cal.choose_temperature(np.ones(5), np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert single.temperature == 1.0
+    assert not single.kept
+
+
+def test_brier_and_ece():
+    y = np.array([0, 1, 1, 0])
+    assert cal.brier(y, y.astype(float)) == 0.0
+    assert cal.brier(y, np.full(4, 0.5)) == pytest.approx(0.25)
+    assert cal.expected_calibration_error(y, np.full(4, 0.5)) == pytest.approx(0.0)
+    assert cal.expected_calibration_error(y, np.array([1.0, 0.0, 0.0, 1.0])) == pytest.approx(1.0)
+
+
+def test_sigmoid_is_stable():
+    out = cal.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+    assert np.isfinite(out).all()
+    assert out.tolist() == [0.0, 0.5, 1.0]
