@@ -240,6 +240,7 @@ def test_commentmod_evaluate_end_to_end(tiny_run: tuple[Path, Path], tmp_path: P
         "baseline/baseline.onnx",
     ):
         assert (out / name).is_file(), name
+    assert json.loads((out / "baseline" / "baseline.json").read_text())["extra"]["dataset"] == str(data_dir)
     card = (run_dir / "MODEL_CARD.md").read_text()
     assert "## Intended use" in card and "../report/pr_abusive.png" in card
     # second run reuses the saved baseline (ONNX) instead of retraining

@@ -448,8 +448,11 @@ def library_versions(
     return out
 
 
-def export_onnx(model: BaselineModel, out_dir: Path) -> Path:
-    """Write ``baseline.onnx`` + ``baseline.json`` (no pickle, no vocabulary in JSON) into ``out_dir``."""
+def export_onnx(model: BaselineModel, out_dir: Path, extra: Mapping[str, Any] | None = None) -> Path:
+    """Write ``baseline.onnx`` + ``baseline.json`` (no pickle, no vocabulary in JSON) into ``out_dir``.
+
+    ``extra`` (e.g. the dataset it was trained on) is stored under ``"extra"`` in the JSON.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_model = build_onnx(model)
@@ -469,6 +472,7 @@ def export_onnx(model: BaselineModel, out_dir: Path) -> Path:
         "output": "probs: float [N, n_labels]",
         "library_versions": library_versions(),
         "files": {ONNX_NAME: _sha256(onnx_path)},
+        "extra": dict(extra or {}),
     }
     (out_dir / META_NAME).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     logger.info("baseline written to %s (%d features)", out_dir, meta["n_features"])
@@ -538,6 +542,7 @@ def train_and_save(
     out_dir: Path | None,
     *,
     config: BaselineConfig | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> BaselineModel:
     """Train on train, choose thresholds on validation (0.5 when it is empty), export when ``out_dir``."""
     config = config or BaselineConfig()
@@ -547,5 +552,5 @@ def train_and_save(
     else:
         logger.warning("baseline: no validation rows; thresholds stay at 0.5")
     if out_dir is not None:
-        export_onnx(model, out_dir)
+        export_onnx(model, out_dir, extra)
     return model

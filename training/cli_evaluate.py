@@ -135,12 +135,29 @@ def _baseline(opts: EvaluateOptions, out_dir: Path) -> tuple[Any, Path, bool]:
     bl_dir = opts.baseline_dir or out_dir / "baseline"
     if (bl_dir / META_NAME).is_file():
         log.info("loading the baseline from %s", bl_dir)
-        return OnnxBaseline.load(bl_dir), bl_dir, False
+        loaded = OnnxBaseline.load(bl_dir)
+        trained_on = loaded.meta.get("extra", {}).get("dataset")
+        if trained_on and Path(trained_on).resolve() != Path(opts.data_dir).resolve():
+            log.warning(
+                "the baseline in %s was trained on %s, not on %s; delete it or pass another "
+                "--baseline-dir to retrain on this dataset",
+                bl_dir,
+                trained_on,
+                opts.data_dir,
+            )
+        return loaded, bl_dir, False
     train = EvalData.from_records(load_split(opts.data_dir, "train"))
     val = EvalData.from_records(load_split(opts.data_dir, "validation"))
     log.info("training the baseline on %d rows (thresholds on %d validation rows)", len(train), len(val))
     start = time.perf_counter()
-    model = train_and_save(train.texts, train.y, val.texts, val.y, bl_dir)
+    model = train_and_save(
+        train.texts,
+        train.y,
+        val.texts,
+        val.y,
+        bl_dir,
+        extra={"dataset": str(opts.data_dir), "split": "train"},
+    )
     log.info("baseline trained and saved to %s in %.1fs", bl_dir, time.perf_counter() - start)
     return model, bl_dir, True
 
