@@ -215,6 +215,28 @@ def test_lr_schedule_warmup_then_decay():
     assert all(a >= b for a, b in itertools.pairwise(factors[1:]))
 
 
+def test_plan_unfreeze_step_and_time_budget():
+    from commentmod.training.config import DataConfig, TrainConfig
+
+    cfg = TrainConfig(
+        data=DataConfig(sources=("x",)),
+        epochs=2,
+        freeze_word_embeddings=True,
+        unfreeze_embeddings_last_epoch=True,
+    )
+    plan = tr.make_plan(cfg, n_train=160)  # 10 steps per epoch
+    assert (plan.steps_per_epoch, plan.total_steps, plan.unfreeze_step) == (10, 20, 10)
+    short = tr.make_plan(cfg, n_train=160, total_override=14)
+    assert (short.total_steps, short.unfreeze_step) == (14, 7)  # never later than half-way
+    assert tr.make_plan(cfg, n_train=160, total_override=8).unfreeze_step == 0
+    frozen = tr.make_plan(TrainConfig(data=DataConfig(sources=("x",)), freeze_word_embeddings=True), 160)
+    assert frozen.unfreeze_step is None
+    # 20 steps took 100 s; budget 200 s with 10% reserve -> 180 s -> 36 steps fit
+    assert tr.fit_to_budget(plan, 20, 100.0, 200.0) is None  # plan has 20 steps: fits
+    long_plan = tr.make_plan(cfg, n_train=800)
+    assert tr.fit_to_budget(long_plan, 20, 100.0, 200.0) == 36
+
+
 # --- the loop --------------------------------------------------------------------------------------
 
 
@@ -333,7 +355,7 @@ def test_sparse_embedding_unfreeze_last_epoch(tiny_base: Path, dataset_dir: Path
     state, plan, _ = tr.run_loop(
         model, cfg, train, train, tmp_path / "run", torch.device("cpu"), on_step=after_step
     )
-    assert plan.unfreeze_epoch == 1 and state.step == 12
+    assert plan.unfreeze_step == 6 and state.step == 12
     assert all(seen_sparse)
     used = sorted({t for ws in train.windows for w in ws for t in w} - {1})  # the pad row never moves
     unused = sorted(set(range(emb.num_embeddings)) - set(used))

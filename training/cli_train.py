@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         nonlocal bar
         if bar is None:
             bar = tqdm(total=total, initial=step - 1, unit="step", dynamic_ncols=True)
+        bar.total = total
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}")
 

@@ -87,8 +87,9 @@ class TrainConfig:
     dropout: float = 0.1
     epochs: int = 3
     max_steps: int | None = None  # optimizer steps; caps epochs
-    # wall-clock guard: stop (evaluate, keep the best) after this many minutes of training;
-    # the LR schedule still assumes the planned steps, so an early stop ends at a higher LR
+    # wall-clock budget of the training loop (evaluations included): after 20 steps the schedule
+    # (total steps, LR decay, embedding unfreeze) is shortened to fit at the measured speed, and
+    # the loop stops (evaluates, keeps the best) if it still runs over
     max_train_minutes: float | None = None
     warmup_ratio: float = 0.06
     # word embeddings (250k x 384 for e5-small): frozen, or trained with sparse gradients

@@ -60,6 +60,7 @@ STATE_DIR = "train_state"
 CHECKPOINT_DIR = "checkpoint"
 BEST_NAME = "best.safetensors"
 LOG_NAME = "train_log.jsonl"
+BUDGET_PROBE_STEPS = 20  # steps timed before fitting the schedule to max_train_minutes
 
 StepCallback = Callable[[int, int, float], None]
 
@@ -392,20 +393,28 @@ class Plan:
     total_steps: int
     n_epochs: int
     warmup_steps: int
-    unfreeze_epoch: int | None  # first epoch with trainable word embeddings (None: never)
+    unfreeze_step: int | None  # first optimizer step with trainable word embeddings (None: never)
 
 
-def make_plan(cfg: TrainConfig, n_train: int) -> Plan:
+def make_plan(cfg: TrainConfig, n_train: int, total_override: int | None = None) -> Plan:
+    """Steps per epoch, total steps (``epochs``, capped by ``max_steps`` or a time-budget override),
+    warmup, and when the word embeddings start training.
+
+    ``unfreeze_embeddings_last_epoch`` unfreezes at the start of the last epoch, but never later than
+    half-way, so a run cut short by ``max_steps``/the time budget still trains them for a while.
+    """
     batches = math.ceil(n_train / cfg.batch_size)
     steps_per_epoch = math.ceil(batches / cfg.grad_accum)
     total = steps_per_epoch * cfg.epochs
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
+    if total_override is not None:
+        total = min(total, total_override)
     n_epochs = math.ceil(total / steps_per_epoch) if steps_per_epoch else 0
     if not cfg.freeze_word_embeddings:
         unfreeze: int | None = 0
     elif cfg.unfreeze_embeddings_last_epoch:
-        unfreeze = max(0, n_epochs - 1)
+        unfreeze = min((n_epochs - 1) * steps_per_epoch, total // 2) if n_epochs > 1 else 0
     else:
         unfreeze = None
     return Plan(
@@ -415,8 +424,22 @@ def make_plan(cfg: TrainConfig, n_train: int) -> Plan:
         total_steps=total,
         n_epochs=n_epochs,
         warmup_steps=round(cfg.warmup_ratio * total),
-        unfreeze_epoch=unfreeze,
+        unfreeze_step=unfreeze,
     )
+
+
+def fit_to_budget(
+    plan: Plan, step: int, elapsed_s: float, budget_s: float, reserve: float = 0.1
+) -> int | None:
+    """Total steps that fit a wall-clock budget at the speed measured so far (None: the plan fits).
+
+    ``reserve`` is the share of the budget kept for evaluations and checkpoints.
+    """
+    if step <= 0:
+        return None
+    per_step = elapsed_s / step
+    fit = step + int((budget_s * (1.0 - reserve) - elapsed_s) / per_step)
+    return max(step + 1, fit) if fit < plan.total_steps else None
 
 
 def pick_device(cfg: TrainConfig) -> torch.device:
@@ -443,6 +466,8 @@ class TrainState:
     out_of_time: bool = False
     train_seconds: float = 0.0  # forward/backward/step time only (for s/step)
     wall_seconds: float = 0.0  # everything in the loop, evaluations and checkpoints included
+    cpu_seconds: float = 0.0  # process CPU time of the steps (all threads): load-independent cost
+    planned_total: int | None = None  # total steps after fitting the time budget (set once)
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -641,12 +666,13 @@ def run_loop(
 
     model.to(device)
     model.train()
+    if state.planned_total is not None:
+        plan = make_plan(cfg, len(train_data), state.planned_total)
     stop = state.stopped_early or state.out_of_time or state.step >= plan.total_steps
     t_last = t_wall = time.perf_counter()
+    c_last = time.process_time()
     while not stop and state.epoch < plan.n_epochs:
         epoch = state.epoch
-        trainable = plan.unfreeze_epoch is not None and epoch >= plan.unfreeze_epoch
-        emb.weight.requires_grad_(trainable)
         batches = length_grouped_batches(
             train_data.lengths, cfg.batch_size, cfg.seed, epoch, cfg.length_group_factor
         )
@@ -654,6 +680,7 @@ def run_loop(
         while pos < len(batches):
             group = batches[pos : pos + cfg.grad_accum]
             n_rows = sum(len(b) for b in group)
+            emb.weight.requires_grad_(plan.unfreeze_step is not None and state.step >= plan.unfreeze_step)
             loss_sum = 0.0
             for idx in group:
                 ids, att, y, m, w = collate(train_data, idx, pad_id)
@@ -676,12 +703,39 @@ def run_loop(
             state.batch_pos = pos
             now = time.perf_counter()
             state.train_seconds += now - t_last
+            state.cpu_seconds += time.process_time() - c_last
             state.wall_seconds += now - t_wall
             t_wall = now
             if on_step is not None:
                 on_step(state.step, plan.total_steps, loss_sum)
-            elif state.step % 50 == 0:
-                log.info("step %d/%d loss %.4f", state.step, plan.total_steps, loss_sum)
+            elif state.step % 25 == 0:
+                sps = state.wall_seconds / state.step
+                log.info(
+                    "step %d/%d loss %.4f (%.2f s/step, ETA %.1f min)",
+                    state.step,
+                    plan.total_steps,
+                    loss_sum,
+                    sps,
+                    sps * (plan.total_steps - state.step) / 60,
+                )
+            if (
+                cfg.max_train_minutes is not None
+                and state.planned_total is None
+                and state.step == BUDGET_PROBE_STEPS
+            ):
+                fit = fit_to_budget(plan, state.step, state.wall_seconds, 60 * cfg.max_train_minutes)
+                state.planned_total = fit or plan.total_steps
+                if fit is not None:
+                    log.warning(
+                        "at %.2f s/step only %d of %d planned steps fit max_train_minutes=%s; "
+                        "shortening the schedule to %d steps",
+                        state.wall_seconds / state.step,
+                        fit,
+                        plan.total_steps,
+                        cfg.max_train_minutes,
+                        fit,
+                    )
+                    plan = make_plan(cfg, len(train_data), fit)
             end_of_epoch = pos >= len(batches)
             last_step = state.step >= plan.total_steps
             if cfg.max_train_minutes is not None and state.wall_seconds >= 60 * cfg.max_train_minutes:
@@ -702,7 +756,7 @@ def run_loop(
                 stop = True
             if cfg.checkpoint_every_steps and state.step % cfg.checkpoint_every_steps == 0 and not stop:
                 save_checkpoint(state_dir, model, adamw, sparse_opt, state, config_dict)
-            t_last = time.perf_counter()
+            t_last, c_last = time.perf_counter(), time.process_time()
             if stop_at_step is not None and state.step >= stop_at_step and not stop:
                 return state, plan, False
             if stop or end_of_epoch:
@@ -867,7 +921,11 @@ def train(
             "stopped_early": state.stopped_early,
             "out_of_time": state.out_of_time,
             "planned_steps": plan.total_steps,
+            "unfreeze_step": plan.unfreeze_step,
             "seconds_per_step": state.train_seconds / max(1, state.step),
+            "cpu_seconds_per_step": state.cpu_seconds / max(1, state.step),
+            "threads": torch.get_num_threads(),
+            "wall_seconds": state.wall_seconds,
             "train_rows": len(train_data),
             "validation_rows": len(val_data),
             "validation_calibration": report,
