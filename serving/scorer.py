@@ -33,7 +33,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from tokenizers import Tokenizer
 
 from commentmod.model.errors import CommentmodError, ManifestError
 from commentmod.model.inputs import ContextRule, SpecialIds, clean_text, encode_comments
-from commentmod.model.manifest import Manifest, read_manifest
+from commentmod.model.manifest import Manifest, read_manifest, verify_files
 from commentmod.serving.result import Result
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 DEFAULT_BATCH_SIZE = 32
+DEFAULT_MAX_BATCH_TOKENS = 4096  # padded tokens per model call: bounds activation memory
 DEFAULT_CHUNK_SIZE = 256
 
 Item = tuple[str, str | None, str | None]
@@ -102,18 +103,20 @@ def window_logits(
     batch_size: int = DEFAULT_BATCH_SIZE,
     input_names: Sequence[str] = ("input_ids", "attention_mask"),
     output_name: str = "logits",
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
 ) -> np.ndarray:
     """Logits ``[n_items, n_labels]``: every window run once, max over an item's windows.
 
-    Windows are sorted by length and batched so padding stays small; the result is in
-    item order. An item with no windows gets ``-inf``.
+    Windows are sorted by length and batched (at most ``batch_size`` windows and about
+    ``max_batch_tokens`` padded tokens per call) so padding and memory stay small; the
+    result is in item order. An item with no windows gets ``-inf``.
     """
     out = np.full((len(per_item), n_labels), -np.inf, dtype=np.float32)
     flat = [(i, w) for i, windows in enumerate(per_item) for w in windows]
     order = sorted(range(len(flat)), key=lambda k: len(flat[k][1]))
     ids_name, mask_name = input_names
-    for start in range(0, len(order), max(1, batch_size)):
-        chunk = [flat[k] for k in order[start : start + batch_size]]
+    for batch in _batches([len(flat[k][1]) for k in order], batch_size, max_batch_tokens):
+        chunk = [flat[order[k]] for k in batch]
         ids, mask = pad_windows([w for _, w in chunk], pad_id)
         try:
             logits = session.run([output_name], {ids_name: ids, mask_name: mask})[0]
@@ -130,6 +133,22 @@ def window_logits(
         for (item_idx, _), row in zip(chunk, logits, strict=True):
             np.maximum(out[item_idx], row, out=out[item_idx])
     return out
+
+
+def _batches(sorted_lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> Iterator[range]:
+    """Consecutive index ranges over ascending lengths: <= batch_size rows and, past the first
+    row, <= max_batch_tokens padded tokens (rows x longest length)."""
+    start, n = 0, len(sorted_lengths)
+    while start < n:
+        end = start + 1
+        while (
+            end < n
+            and end - start < max(1, batch_size)
+            and (end - start + 1) * sorted_lengths[end] <= max_batch_tokens
+        ):
+            end += 1
+        yield range(start, end)
+        start = end
 
 
 def logits_to_probs(logits: np.ndarray, temperature: Sequence[float]) -> np.ndarray:
@@ -212,6 +231,7 @@ class Scorer:
         directory: Path,
         model_file: str = MODEL_FILE,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     ):
         self.session = session
         self.tokenizer = tokenizer
@@ -219,6 +239,7 @@ class Scorer:
         self.directory = Path(directory)
         self.model_file = model_file
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.labels: tuple[str, ...] = tuple(manifest.labels)
         self.thresholds: dict[str, float] = {k: float(manifest.thresholds[k]) for k in self.labels}
         self.temperature: tuple[float, ...] = tuple(
@@ -247,25 +268,40 @@ class Scorer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         model_file: str = MODEL_FILE,
         verify: bool = True,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     ) -> Scorer:
         """Open an artifact directory written by ``commentmod export``.
 
         ``threads``: ONNX Runtime intra-op threads (default: the CPUs this process may use).
+        ``batch_size`` / ``max_batch_tokens``: at most this many windows / padded tokens per model call.
         ``model_file``: ``model.onnx`` (the served model) or ``model.fp32.onnx`` when kept.
-        ``verify``: check the format version and the sha256 of every file (refuses a mismatch).
+        ``verify``: check the sha256 of every listed file except model variants not loaded
+        (refuses a mismatch with :class:`ManifestError`); the format version is always checked.
         """
         start = time.perf_counter()
         directory = Path(directory)
-        manifest = read_manifest(directory, verify=verify)
+        manifest = read_manifest(directory, verify=False)
         for required in (model_file, TOKENIZER_FILE):
             if required not in manifest.files:
                 raise ManifestError(
                     f"{directory}: the manifest does not list {required}; "
                     f"listed files are {sorted(manifest.files)} - re-export the artifact"
                 )
+        if verify:
+            # every listed file except other model variants (e.g. model.fp32.onnx when serving int8)
+            used = {k: v for k, v in manifest.files.items() if k == model_file or not k.endswith(".onnx")}
+            verify_files(directory, replace(manifest, files=used))
         tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
         session = make_session(directory / model_file, threads)
-        scorer = cls(session, tokenizer, manifest, directory, model_file=model_file, batch_size=batch_size)
+        scorer = cls(
+            session,
+            tokenizer,
+            manifest,
+            directory,
+            model_file=model_file,
+            batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
+        )
         log.debug("loaded %s in %.2fs", scorer.model_id, time.perf_counter() - start)
         return scorer
 
@@ -303,6 +339,7 @@ class Scorer:
             batch_size=batch_size or self.batch_size,
             input_names=self.manifest.input_names,
             output_name=self.manifest.output_names[0],
+            max_batch_tokens=self.max_batch_tokens,
         )
 
     def probabilities(self, items: Sequence[Item], batch_size: int | None = None) -> np.ndarray:

@@ -149,7 +149,7 @@ def test_tampered_artifact_is_refused(tiny_artifact_dir: Path, tmp_path: Path, t
         (art / "MODEL_CARD.md").write_text("edited", encoding="utf-8")
         match = "MODEL_CARD.md"
     elif tamper == "missing":
-        (art / "model.fp32.onnx").unlink()
+        (art / "tokenizer.json").unlink()
         match = "missing"
     elif tamper == "version":
         manifest = json.loads((art / MANIFEST_NAME).read_text(encoding="utf-8"))
@@ -161,6 +161,18 @@ def test_tampered_artifact_is_refused(tiny_artifact_dir: Path, tmp_path: Path, t
         match = "not valid JSON"
     with pytest.raises(ManifestError, match=match):
         Scorer.load(art)
+
+
+def test_unused_model_variant_is_not_verified_by_the_scorer(tiny_artifact_dir: Path, tmp_path: Path) -> None:
+    from commentmod.serving import Scorer
+
+    art = Path(shutil.copytree(tiny_artifact_dir, tmp_path / "art"))
+    (art / "model.fp32.onnx").write_bytes(b"tampered")
+    assert Scorer.load(art).score(["ok"])[0].status == "ok"  # serves model.onnx, which is intact
+    with pytest.raises(ManifestError, match=r"model\.fp32\.onnx"):
+        Scorer.load(art, model_file="model.fp32.onnx")
+    with pytest.raises(ManifestError, match=r"model\.fp32\.onnx"):
+        read_manifest(art)  # the full check still covers every file
 
 
 def test_data_sources_accept_both_spellings() -> None:

@@ -134,6 +134,23 @@ def test_batch_size_does_not_change_scores(scorer: Scorer, fp32_scorer: Scorer) 
     )
 
 
+def test_batches_respect_rows_and_token_budget() -> None:
+    from commentmod.serving.scorer import _batches
+
+    lengths = [5, 5, 10, 10, 10, 40, 60, 200]
+    batches = [list(b) for b in _batches(lengths, batch_size=3, max_batch_tokens=64)]
+    assert [i for b in batches for i in b] == list(range(len(lengths)))
+    assert all(len(b) <= 3 for b in batches)
+    assert all(len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 64 for b in batches)
+    assert batches[-1] == [7]  # a window longer than the budget still runs, alone
+
+
+def test_token_budget_does_not_change_fp32_scores(fp32_scorer: Scorer, tiny_artifact_dir: Path) -> None:
+    items = [(f"comentariul {i} " * (1 + i % 9), "Titlu", None) for i in range(12)] + [(LONG, None, None)]
+    small = Scorer.load(tiny_artifact_dir, model_file="model.fp32.onnx", max_batch_tokens=64)
+    np.testing.assert_allclose(small.probabilities(items), fp32_scorer.probabilities(items), atol=1e-5)
+
+
 def test_temperature_is_applied(tiny_artifact_dir: Path) -> None:
     base = Scorer.load(tiny_artifact_dir, model_file="model.fp32.onnx")
     hot = Scorer.load(tiny_artifact_dir, model_file="model.fp32.onnx")

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="store the word embeddings as per-row int8 (about 4x smaller artifact; default on)",
     )
     parser.add_argument(
+        "--fuse",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fuse attention/LayerNorm/GELU with ONNX Runtime's BERT optimizer (faster; default on)",
+    )
+    parser.add_argument(
         "--int8-max-delta",
         type=float,
         default=0.03,
@@ -68,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             quantize_embeddings=args.quantize_embeddings,
             int8_max_delta=args.int8_max_delta,
             int8_min_agreement=args.int8_min_agreement,
+            fuse=args.fuse,
             force=args.force,
         )
         validation = None

@@ -51,6 +51,7 @@ MODEL_CARD_FILE = "MODEL_CARD.md"
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAMES = ("logits",)
 MIN_OPSET = 17
+LINEAR_OPS = ("MatMul", "Gemm", "Attention")  # Attention = fused QKV projection (becomes QAttention)
 
 
 class ExportError(CommentmodError):
@@ -221,6 +222,7 @@ class ExportOptions:
     int8_max_delta: float = 0.03
     int8_min_agreement: float = 0.99
     quantize_embeddings: bool = True
+    fuse: bool = True
     batch_size: int = 16
     force: bool = False
 
@@ -309,6 +311,57 @@ def export_onnx(model: CommentClassifier, path: Path, opset: int = 17) -> None:
     onnx.checker.check_model(str(path))
 
 
+def fuse_transformer(src: Path, dst: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
+    """ONNX Runtime's BERT optimizer: fuse attention (Attention), SkipLayerNorm and BiasGelu.
+
+    EmbedLayerNormalization is left out so that the word-embedding Gather stays visible to
+    :func:`quantize_embedding_rows`. Needs a graph exported with eager attention (the SDPA mask
+    pattern is not recognised). Returns the fused-operator counts.
+    """
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fusion = FusionOptions("bert")
+    fusion.enable_embed_layer_norm = False
+    with _quiet_root_logger():
+        optimized = optimize_model(
+            str(src),
+            model_type="bert",
+            num_heads=num_heads,
+            hidden_size=hidden_size,
+            opt_level=0,
+            optimization_options=fusion,
+        )
+        stats = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+        optimized.save_model_to_file(str(dst))
+    onnx.checker.check_model(str(dst))
+    return stats
+
+
+def export_fp32(model: CommentClassifier, path: Path, opset: int, fuse: bool) -> dict[str, int]:
+    """Export ``model`` to ``path``; with ``fuse`` also run the BERT fusion (eager attention export).
+
+    Returns the fused-operator counts (empty without fusion). The caller's parity gate decides
+    whether the graph is right; the model is left with its original attention implementation.
+    """
+    if not fuse:
+        export_onnx(model, path, opset)
+        return {}
+    raw = path.with_name(path.stem + ".raw.onnx")
+    original = model.encoder.config._attn_implementation
+    model.encoder.set_attn_implementation("eager")
+    try:
+        export_onnx(model, raw, opset)
+    finally:
+        model.encoder.set_attn_implementation(original)
+    cfg = model.encoder.config
+    stats = fuse_transformer(raw, path, cfg.num_attention_heads, cfg.hidden_size)
+    raw.unlink()
+    if not stats.get("Attention"):
+        log.warning("attention fusion did not apply (fused: %s); the graph is correct but slower", stats)
+    return stats
+
+
 def torch_logits(
     model: CommentClassifier,
     tokenizer: Tokenizer,
@@ -384,11 +437,9 @@ def quant_plans(quantize_embeddings: bool) -> list[QuantPlan]:
     """Attempts, most compressed first; each keeps more of the model in fp32."""
     plans = []
     if quantize_embeddings:
-        plans.append(QuantPlan("matmul+gemm, word embeddings per-row", ("MatMul", "Gemm"), embeddings=True))
-    plans.append(QuantPlan("matmul+gemm", ("MatMul", "Gemm")))
-    plans.append(
-        QuantPlan("matmul+gemm, head and last layer fp32", ("MatMul", "Gemm"), ("/head/", "LAST_LAYER"))
-    )
+        plans.append(QuantPlan("linear layers, word embeddings per-row", LINEAR_OPS, embeddings=True))
+    plans.append(QuantPlan("linear layers", LINEAR_OPS))
+    plans.append(QuantPlan("linear layers, head and last layer fp32", LINEAR_OPS, ("/head/", "LAST_LAYER")))
     return plans
 
 
@@ -402,7 +453,11 @@ def _excluded_nodes(model: onnx.ModelProto, plan: QuantPlan) -> list[str]:
     patterns = [
         f"/layer.{layers[-1]}/" if p == "LAST_LAYER" and layers else p for p in plan.exclude_patterns if p
     ]
-    return [n for n in names if any(p in n for p in patterns)]
+    excluded = [n for n in names if any(p in n for p in patterns)]
+    attention = [n.name for n in model.graph.node if n.op_type == "Attention"]
+    if "LAST_LAYER" in plan.exclude_patterns and attention:
+        excluded.append(attention[-1])  # fused attention nodes lose the layer path; last in graph order
+    return excluded
 
 
 def quantize_embedding_rows(model: onnx.ModelProto) -> str | None:
@@ -477,7 +532,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, plan: QuantPlan) -> list[str]
             reduce_range=False,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=excluded or None,
-            extra_options={"MatMulConstBOnly": True},
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     if plan.embeddings:
         model = onnx.load(str(out_path))
@@ -678,7 +733,7 @@ def export_artifact(
     name = options.name or run_dir.resolve().name
     tmp = _prepare_target(out_dir, options.force)
     try:
-        export_onnx(model, tmp / FP32_FILE, options.opset)
+        fused = export_fp32(model, tmp / FP32_FILE, options.opset, options.fuse)
         probe_items = [p.item for p in PROBES]
         probe_names = [p.name for p in PROBES]
 
@@ -728,7 +783,9 @@ def export_artifact(
 
         shutil.copyfile(run_dir / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
         extra: dict[str, Any] = {
-            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+            "exporter": "torch.onnx.export (TorchScript, dynamo=False)"
+            + (", onnxruntime BERT fusion" if options.fuse else ""),
+            "fused_operators": fused,
             "opset": options.opset,
             "base_model": info.base_model,
             "parity": asdict(parity),
