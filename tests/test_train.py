@@ -364,6 +364,15 @@ def test_sparse_embedding_unfreeze_last_epoch(tiny_base: Path, dataset_dir: Path
     assert not changed[unused].any()
 
 
+def test_time_budget_shortens_the_run(tiny_base: Path, dataset_dir: Path, tmp_path: Path):
+    cfg = _cfg(tiny_base, dataset_dir, epochs=50, max_train_minutes=1e-5)
+    result = tr.train(cfg, tmp_path / "run")
+    assert result.finished and result.info is not None
+    assert result.info.extra["planned_steps"] < 50 * 6
+    assert result.state.step <= result.info.extra["planned_steps"]
+    assert result.info.extra["history"]  # evaluated before stopping
+
+
 def test_cli_train(tiny_base: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     from commentmod.model.cli import main
 

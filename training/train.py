@@ -60,7 +60,8 @@ STATE_DIR = "train_state"
 CHECKPOINT_DIR = "checkpoint"
 BEST_NAME = "best.safetensors"
 LOG_NAME = "train_log.jsonl"
-BUDGET_PROBE_STEPS = 20  # steps timed before fitting the schedule to max_train_minutes
+# the schedule is fitted to max_train_minutes after this many steps or 10% of the budget
+BUDGET_PROBE_STEPS = 20
 
 StepCallback = Callable[[int, int, float], None]
 
@@ -721,7 +722,9 @@ def run_loop(
             if (
                 cfg.max_train_minutes is not None
                 and state.planned_total is None
-                and state.step == BUDGET_PROBE_STEPS
+                and (
+                    state.step >= BUDGET_PROBE_STEPS or state.wall_seconds >= 0.1 * 60 * cfg.max_train_minutes
+                )
             ):
                 fit = fit_to_budget(plan, state.step, state.wall_seconds, 60 * cfg.max_train_minutes)
                 state.planned_total = fit or plan.total_steps
