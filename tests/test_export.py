@@ -209,3 +209,27 @@ def test_cli_export(tiny_run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert "parity" in printed and "PASS" in printed
     assert read_manifest(out).name == "cli"
     assert main(["export", "--model", str(tiny_run_dir), "--out", str(out)]) == 1  # exists, no --force
+
+
+def test_quantize_embedding_rows_is_per_row_accurate() -> None:
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 8)).astype(np.float32)
+    table[3] *= 100.0  # one outlier row must not cost the others their precision
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["W", "ids"], ["out"], name="emb")],
+        "g",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 8])],
+        [numpy_helper.from_array(table, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    assert ex.quantize_embedding_rows(model) == "W"
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ids = np.arange(50, dtype=np.int64)
+    (out,) = sess.run(None, {"ids": ids})
+    row_err = np.abs(out - table).max(axis=1)
+    assert np.all(row_err <= np.abs(table).max(axis=1) / 127 / 2 + 1e-6)
+    assert {i.name for i in model.graph.initializer} == {"W_int8_rows", "W_row_scale"}
