@@ -32,6 +32,7 @@ base-model: $(STAMP)
 	$(BIN)/commentmod base-model --out $(BASE)
 
 demo: base-model
+	rm -rf $(RUN)
 	$(BIN)/commentmod train --config configs/quick.yaml --base $(BASE) --out $(RUN)
 	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT) --force
 	$(BIN)/commentmod score examples/ --model $(ARTIFACT) --out out/demo.jsonl --overwrite --table
