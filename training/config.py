@@ -87,8 +87,8 @@ class TrainConfig:
     dropout: float = 0.1
     epochs: int = 3
     max_steps: int | None = None  # optimizer steps; caps epochs
-    # wall-clock budget of the training loop (evaluations included): after 20 steps (or 10% of the
-    # budget, whichever comes first) the schedule
+    # wall-clock budget of the training loop (evaluations included): after 20 steps (or a quarter of
+    # the budget, whichever comes first) the schedule
     # (total steps, LR decay, embedding unfreeze) is shortened to fit at the measured speed, and
     # the loop stops (evaluates, keeps the best) if it still runs over
     max_train_minutes: float | None = None

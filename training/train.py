@@ -60,8 +60,10 @@ STATE_DIR = "train_state"
 CHECKPOINT_DIR = "checkpoint"
 BEST_NAME = "best.safetensors"
 LOG_NAME = "train_log.jsonl"
-# the schedule is fitted to max_train_minutes after this many steps or 10% of the budget
+# the schedule is fitted to max_train_minutes once, after BUDGET_PROBE_STEPS steps or a quarter of the
+# budget, whichever comes first, but not before BUDGET_MIN_STEPS steps
 BUDGET_PROBE_STEPS = 20
+BUDGET_MIN_STEPS = 5
 
 StepCallback = Callable[[int, int, float], None]
 
@@ -95,7 +97,8 @@ def read_build_info(dataset_dir: Path) -> dict[str, Any]:
 def build_cached(catalog_path: Path, sources: Sequence[str], cache_dir: Path) -> Path:
     """Build the DatasetDict for ``sources`` of a catalog into ``cache_dir`` (reused when already there).
 
-    The cache key is the catalog file's content plus the source list.
+    The cache key is the catalog file's content, the source list and the pipeline's code
+    (``dataset_build``, ``catalog``, ``converters``); delete ``cache_dir`` to force a rebuild.
     """
     from commentmod.training.catalog import load_catalog, resolve_data_root, select_sources
     from commentmod.training.dataset_build import BUILD_INFO_NAME, build_dataset, save_build
@@ -104,6 +107,10 @@ def build_cached(catalog_path: Path, sources: Sequence[str], cache_dir: Path) ->
     catalog = load_catalog(catalog_path)
     digest = hashlib.sha256(catalog_path.read_bytes())
     digest.update(json.dumps(sorted(sources)).encode())
+    here = Path(__file__).resolve().parent
+    for code in [here / "dataset_build.py", here / "catalog.py", *sorted((here / "converters").glob("*.py"))]:
+        if code.is_file():  # a change to the pipeline's code invalidates the cache too
+            digest.update(code.read_bytes())
     out = Path(cache_dir) / f"data-{digest.hexdigest()[:12]}"
     if (out / BUILD_INFO_NAME).is_file():
         log.info("using cached data build %s", out)
@@ -430,16 +437,15 @@ def make_plan(cfg: TrainConfig, n_train: int, total_override: int | None = None)
 
 
 def fit_to_budget(
-    plan: Plan, step: int, elapsed_s: float, budget_s: float, reserve: float = 0.1
+    plan: Plan, step: int, elapsed_s: float, per_step_s: float, budget_s: float, reserve: float = 0.1
 ) -> int | None:
-    """Total steps that fit a wall-clock budget at the speed measured so far (None: the plan fits).
+    """Total steps that fit a wall-clock budget at ``per_step_s`` (None: the plan fits).
 
     ``reserve`` is the share of the budget kept for evaluations and checkpoints.
     """
-    if step <= 0:
+    if step <= 0 or per_step_s <= 0:
         return None
-    per_step = elapsed_s / step
-    fit = step + int((budget_s * (1.0 - reserve) - elapsed_s) / per_step)
+    fit = step + int((budget_s * (1.0 - reserve) - elapsed_s) / per_step_s)
     return max(step + 1, fit) if fit < plan.total_steps else None
 
 
@@ -469,6 +475,7 @@ class TrainState:
     wall_seconds: float = 0.0  # everything in the loop, evaluations and checkpoints included
     cpu_seconds: float = 0.0  # process CPU time of the steps (all threads): load-independent cost
     planned_total: int | None = None  # total steps after fitting the time budget (set once)
+    first_step_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -719,20 +726,23 @@ def run_loop(
                     sps,
                     sps * (plan.total_steps - state.step) / 60,
                 )
+            if state.step == 1:
+                state.first_step_seconds = state.wall_seconds  # allocator warm-up: not representative
+            budget_s = 60 * (cfg.max_train_minutes or 0.0)
             if (
-                cfg.max_train_minutes is not None
+                budget_s
                 and state.planned_total is None
-                and (
-                    state.step >= BUDGET_PROBE_STEPS or state.wall_seconds >= 0.1 * 60 * cfg.max_train_minutes
-                )
+                and state.step >= BUDGET_MIN_STEPS
+                and (state.step >= BUDGET_PROBE_STEPS or state.wall_seconds >= 0.25 * budget_s)
             ):
-                fit = fit_to_budget(plan, state.step, state.wall_seconds, 60 * cfg.max_train_minutes)
+                per_step = (state.wall_seconds - state.first_step_seconds) / (state.step - 1)
+                fit = fit_to_budget(plan, state.step, state.wall_seconds, per_step, budget_s)
                 state.planned_total = fit or plan.total_steps
                 if fit is not None:
                     log.warning(
                         "at %.2f s/step only %d of %d planned steps fit max_train_minutes=%s; "
                         "shortening the schedule to %d steps",
-                        state.wall_seconds / state.step,
+                        per_step,
                         fit,
                         plan.total_steps,
                         cfg.max_train_minutes,
