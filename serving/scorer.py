@@ -157,6 +157,15 @@ def logits_to_probs(logits: np.ndarray, temperature: Sequence[float]) -> np.ndar
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * scaled)), dtype=np.float32)
 
 
+def _variant(file_name: str) -> str | None:
+    """The model file an artifact file belongs to (``x.onnx`` for ``x.onnx`` and ``x.onnx.data``)."""
+    if file_name.endswith(".onnx"):
+        return file_name
+    if file_name.endswith(".onnx.data"):
+        return file_name[: -len(".data")]
+    return None
+
+
 # --------------------------------------------------------------------------- input normalisation
 
 
@@ -289,7 +298,7 @@ class Scorer:
                 )
         if verify:
             # every listed file except other model variants (e.g. model.fp32.onnx when serving int8)
-            used = {k: v for k, v in manifest.files.items() if k == model_file or not k.endswith(".onnx")}
+            used = {k: v for k, v in manifest.files.items() if _variant(k) in (None, model_file)}
             verify_files(directory, replace(manifest, files=used))
         tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
         session = make_session(directory / model_file, threads)

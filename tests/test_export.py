@@ -17,7 +17,15 @@ from commentmod.training import export as ex
 
 def test_artifact_layout_and_manifest(tiny_artifact_dir: Path) -> None:
     names = {p.name for p in tiny_artifact_dir.iterdir()}
-    assert names == {"model.onnx", "model.fp32.onnx", "tokenizer.json", "MODEL_CARD.md", MANIFEST_NAME}
+    assert names == {
+        "model.onnx",
+        "model.onnx.data",  # weights as ONNX external data (memory-mapped by onnxruntime)
+        "model.fp32.onnx",
+        "model.fp32.onnx.data",
+        "tokenizer.json",
+        "MODEL_CARD.md",
+        MANIFEST_NAME,
+    }
     m = read_manifest(tiny_artifact_dir, verify=True)
     assert set(m.files) == names - {MANIFEST_NAME}
     assert m.name == "tiny"
@@ -131,7 +139,7 @@ def test_fp32_export_copies_model_card_and_respects_existing_target(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["art", "run"]
 
 
-@pytest.mark.parametrize("tamper", ["model", "tokenizer", "card", "missing", "version", "json"])
+@pytest.mark.parametrize("tamper", ["model", "weights", "tokenizer", "card", "missing", "version", "json"])
 def test_tampered_artifact_is_refused(tiny_artifact_dir: Path, tmp_path: Path, tamper: str) -> None:
     from commentmod.serving import Scorer
 
@@ -141,6 +149,11 @@ def test_tampered_artifact_is_refused(tiny_artifact_dir: Path, tmp_path: Path, t
         data[len(data) // 2] ^= 0xFF
         (art / "model.onnx").write_bytes(bytes(data))
         match = "sha256 of .*model.onnx"
+    elif tamper == "weights":
+        data = bytearray((art / "model.onnx.data").read_bytes())
+        data[-1] ^= 0x01
+        (art / "model.onnx.data").write_bytes(bytes(data))
+        match = r"sha256 of .*model\.onnx\.data"
     elif tamper == "tokenizer":
         with (art / "tokenizer.json").open("a", encoding="utf-8") as fh:
             fh.write(" ")
@@ -167,7 +180,7 @@ def test_unused_model_variant_is_not_verified_by_the_scorer(tiny_artifact_dir: P
     from commentmod.serving import Scorer
 
     art = Path(shutil.copytree(tiny_artifact_dir, tmp_path / "art"))
-    (art / "model.fp32.onnx").write_bytes(b"tampered")
+    (art / "model.fp32.onnx.data").write_bytes(b"tampered")
     assert Scorer.load(art).score(["ok"])[0].status == "ok"  # serves model.onnx, which is intact
     with pytest.raises(ManifestError, match=r"model\.fp32\.onnx"):
         Scorer.load(art, model_file="model.fp32.onnx")

@@ -652,6 +652,38 @@ def _move_into_place(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old) if old.is_dir() else old.unlink()
 
 
+def externalise_weights(path: Path) -> Path:
+    """Move a model's weights to ``<name>.data`` next to it (ONNX external data).
+
+    ONNX Runtime memory-maps external initializers instead of copying them out of the
+    protobuf, which lowers the scorer's peak RSS by about the model size and loads faster.
+    """
+    data_name = path.name + ".data"
+    model = onnx.load(str(path))
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=data_name,
+        size_threshold=1024,
+    )
+    return path.with_name(data_name)
+
+
+def _self_check(tmp: Path, probe_items: Sequence[Item], served_probs: np.ndarray, batch_size: int) -> None:
+    """Load the finished artifact the way serving does and compare with the gated numbers."""
+    from commentmod.serving.scorer import Scorer
+
+    got = Scorer.load(tmp, batch_size=batch_size).probabilities(probe_items)
+    delta = float(np.abs(got - served_probs).max())
+    if delta > 1e-5:
+        raise ExportError(
+            f"the written artifact scores the probes {delta:.2e} away from the checked model; "
+            "this is a bug in the export - please report it"
+        )
+
+
 def _gate_int8(
     tmp: Path,
     options: ExportOptions,
@@ -781,6 +813,10 @@ def export_artifact(
             os.replace(tmp / FP32_FILE, tmp / MODEL_FILE)
             quantization = "none"
 
+        served_probs = probs_of(tmp / MODEL_FILE, probe_items)
+        model_names = [n for n in (MODEL_FILE, FP32_FILE) if (tmp / n).is_file()]
+        for n in model_names:
+            externalise_weights(tmp / n)
         shutil.copyfile(run_dir / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
         extra: dict[str, Any] = {
             "exporter": "torch.onnx.export (TorchScript, dynamo=False)"
@@ -816,6 +852,7 @@ def export_artifact(
         files = [f.name for f in tmp.iterdir() if f.is_file()]
         manifest = replace(manifest, files=hash_files(tmp, files))
         write_manifest(tmp, manifest)
+        _self_check(tmp, probe_items, served_probs, options.batch_size)
         sizes = {f: (tmp / f).stat().st_size for f in files}
         _move_into_place(tmp, out_dir)
     finally:
