@@ -216,9 +216,21 @@ def parse_input(obj: Any) -> _Parsed:
             "error",
             f"cannot score a {type(obj).__name__}; pass a string, or a dict with a 'text' string",
         )
+    text = _fix_surrogates(text)
     if not clean_text(text):
         return _Parsed(ident, None, "empty", None)
+    title = None if title is None else _fix_surrogates(title)
+    body = None if body is None else _fix_surrogates(body)
     return _Parsed(ident, (text, title, body), "ok", None)
+
+
+def _fix_surrogates(text: str) -> str:
+    """Lone UTF-16 surrogates (e.g. from broken JSON escapes) become U+FFFD; the tokenizer rejects them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 # --------------------------------------------------------------------------- the Scorer
@@ -370,11 +382,21 @@ class Scorer:
     def score(self, items: Iterable[Any], batch_size: int | None = None) -> list[Result]:
         """One :class:`Result` per input, in input order. See the module docstring for input forms."""
         parsed = [parse_input(obj) for obj in items]
+        windows = self._encode_isolating_failures(parsed)
         todo = [k for k, p in enumerate(parsed) if p.item is not None]
         results: list[Result | None] = [None if p.item is not None else self._blank(p) for p in parsed]
         if todo:
-            batch_items = [parsed[k].item for k in todo]
-            probs = self.probabilities([it for it in batch_items if it is not None], batch_size)
+            logits = window_logits(
+                self.session,
+                [windows[k] for k in todo],
+                n_labels=len(self.labels),
+                pad_id=self.special.pad,
+                batch_size=batch_size or self.batch_size,
+                input_names=self.manifest.input_names,
+                output_name=self.manifest.output_names[0],
+                max_batch_tokens=self.max_batch_tokens,
+            )
+            probs = logits_to_probs(logits, self.temperature)
             flags = probs >= self._threshold_vec
             for row, k in enumerate(todo):
                 scores = {label: float(probs[row, j]) for j, label in enumerate(self.labels)}
@@ -387,6 +409,22 @@ class Scorer:
                     status="ok",
                 )
         return [r for r in results if r is not None]
+
+    def _encode_isolating_failures(self, parsed: list[_Parsed]) -> dict[int, list[list[int]]]:
+        """Windows of every scorable item; an item the tokenizer rejects becomes an error in place."""
+        todo = [k for k, p in enumerate(parsed) if p.item is not None]
+        try:
+            encoded = self.encode([parsed[k].item for k in todo])  # type: ignore[misc]
+            return dict(zip(todo, encoded, strict=True))
+        except Exception:  # the tokenizer's errors are untyped; find the culprit item by item
+            log.debug("batch tokenisation failed; retrying item by item", exc_info=True)
+        out: dict[int, list[list[int]]] = {}
+        for k in todo:
+            try:
+                out[k] = self.encode([parsed[k].item])[0]  # type: ignore[list-item]
+            except Exception as exc:
+                parsed[k] = _Parsed(parsed[k].id, None, "error", f"could not tokenise the text: {exc}")
+        return out
 
     def score_iter(
         self,

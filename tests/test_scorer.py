@@ -192,6 +192,25 @@ def test_bad_inputs_are_errors_not_failures(scorer: Scorer) -> None:
     assert all(not r.flagged for r in results[:6])
 
 
+def test_lone_surrogates_are_replaced_not_fatal(scorer: Scorer) -> None:
+    results = scorer.score(["broken \ud800 escape", {"text": "ok", "article_title": "t\udfff"}, "fine"])
+    assert [r.status for r in results] == ["ok", "ok", "ok"]
+
+
+def test_tokenizer_failure_isolated_to_its_item(scorer: Scorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = scorer.encode
+
+    def picky(items):
+        if any(text == "poison" for text, _, _ in items):
+            raise RuntimeError("tokenizer exploded")
+        return real(items)
+
+    monkeypatch.setattr(scorer, "encode", picky)
+    results = scorer.score(["a", "poison", "b"])
+    assert [r.status for r in results] == ["ok", "error", "ok"]
+    assert "tokenizer exploded" in (results[1].error or "")
+
+
 def test_accepts_records_with_attributes(scorer: Scorer) -> None:
     from commentmod.model.record import CommentRecord
 
