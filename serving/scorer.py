@@ -29,6 +29,7 @@ This module imports only numpy, onnxruntime, tokenizers and ``commentmod.model``
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -233,6 +234,17 @@ def _fix_surrogates(text: str) -> str:
     return text
 
 
+def model_digest(manifest: Manifest, model_file: str = MODEL_FILE) -> str:
+    """Identity of the served model: sha256 of ``model.onnx``, or, when its weights live in
+    ``model.onnx.data``, sha256 of ``"<sha of model.onnx>:<sha of model.onnx.data>"`` (the graph
+    file alone does not change with the weights)."""
+    graph = manifest.files.get(model_file, "")
+    data = manifest.files.get(model_file + ".data")
+    if data is None:
+        return graph
+    return hashlib.sha256(f"{graph}:{data}".encode()).hexdigest()
+
+
 # --------------------------------------------------------------------------- the Scorer
 
 
@@ -269,7 +281,7 @@ class Scorer:
         self.rule: ContextRule = manifest.context_rule
         self.special: SpecialIds = manifest.special_ids
         self.name: str = manifest.name
-        self.model_id: str = f"{manifest.name}@{manifest.files.get(model_file, '')[:12]}"
+        self.model_id: str = f"{manifest.name}@{model_digest(manifest, model_file)[:12]}"
         self._threshold_vec = np.asarray([self.thresholds[k] for k in self.labels], dtype=np.float32)
         self._check_session()
         self._blend = manifest.extra.get("blend")

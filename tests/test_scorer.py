@@ -10,6 +10,7 @@ input layout or numerics, regenerate both and review the diff::
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import subprocess
@@ -54,9 +55,12 @@ def fp32_scorer(tiny_artifact_dir: Path) -> Scorer:
 
 
 def test_identity_and_metadata(scorer: Scorer, tiny_artifact_dir: Path) -> None:
-    sha = scorer.manifest.files["model.onnx"]
+    files = scorer.manifest.files
+    digest = hashlib.sha256(f"{files['model.onnx']}:{files['model.onnx.data']}".encode()).hexdigest()
     assert scorer.name == "tiny"
-    assert scorer.model_id == f"tiny@{sha[:12]}"
+    assert scorer.model_id == f"tiny@{digest[:12]}"
+    golden = Scorer.load(GOLDEN_ARTIFACT)  # weights inside model.onnx: its own sha256
+    assert golden.model_id == f"tiny-golden@{golden.manifest.files['model.onnx'][:12]}"
     assert scorer.labels == ("abusive", "mocking", "off_topic")
     assert scorer.thresholds == {"abusive": 0.5, "mocking": 0.5, "off_topic": 0.5}
     assert scorer.session.get_session_options().intra_op_num_threads == 1
