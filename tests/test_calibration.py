@@ -20,8 +20,10 @@ def test_pr_points_groups_ties():
 
 def test_threshold_max_f1_hand_computed():
     choice = cal.threshold_max_f1(Y, P)
-    # t=0.6 predicts the top four: tp=3, fp=1 -> P=0.75, R=1, F1=6/7 (best)
-    assert choice.threshold == pytest.approx(0.6)
+    # scores >= 0.6 (the top four): tp=3, fp=1 -> P=0.75, R=1, F1=6/7 (best); the threshold sits
+    # half-way to the next lower score 0.2
+    assert choice.threshold == pytest.approx(0.4)
+    assert np.greater_equal(P, choice.threshold).tolist() == [True, True, True, True, False]
     assert choice.f1 == pytest.approx(6 / 7)
     assert choice.precision == pytest.approx(0.75)
     assert choice.recall == pytest.approx(1.0)
@@ -32,17 +34,17 @@ def test_threshold_max_f1_separable_is_perfect():
     p = np.array([0.1, 0.2, 0.3, 0.7, 0.8])
     choice = cal.threshold_max_f1(y, p)
     assert choice.f1 == 1.0
-    assert 0.3 < choice.threshold <= 0.7
+    assert choice.threshold == pytest.approx(0.5)
 
 
 def test_threshold_for_precision_takes_most_recall():
     exact = cal.threshold_for_precision(Y, P, 1.0)
-    assert exact.threshold == pytest.approx(0.8)
+    assert exact.threshold == pytest.approx(0.75)  # between 0.8 (kept) and 0.7
     assert exact.precision == 1.0
     assert exact.recall == pytest.approx(2 / 3)
     assert exact.reached_target
     looser = cal.threshold_for_precision(Y, P, 0.75)
-    assert looser.threshold == pytest.approx(0.6)
+    assert looser.threshold == pytest.approx(0.4)
     assert looser.recall == 1.0
 
 
@@ -98,6 +100,13 @@ def test_choose_temperature_keeps_only_if_brier_improves():
     single = cal.choose_temperature(np.ones(5), np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
     assert single.temperature == 1.0
     assert not single.kept
+    # a separable handful would push T to its bound: too few of a class -> T stays 1
+    few = cal.choose_temperature(np.array([0.0] * 30 + [1.0] * 3), np.r_[np.full(30, -1.0), np.full(3, 1.0)])
+    assert few.temperature == 1.0 and not few.kept
+    bounded = cal.choose_temperature(
+        np.r_[np.zeros(20), np.ones(20)], np.r_[np.full(20, -1.0), np.full(20, 1.0)]
+    )
+    assert bounded.temperature == pytest.approx(0.2, rel=1e-3)  # separable: at the lower bound, not 0.05
 
 
 def test_brier_and_ece():

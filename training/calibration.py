@@ -70,14 +70,25 @@ def _f1(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     return np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1.0), 0.0)
 
 
+def _midpoint(thr: np.ndarray, best: int) -> float:
+    """Half-way between the chosen score and the next lower one: same validation result, more margin."""
+    if best + 1 < thr.size:
+        return float((thr[best] + thr[best + 1]) / 2.0)
+    return float(thr[best])
+
+
 def threshold_max_f1(y: np.ndarray, probs: np.ndarray) -> ThresholdChoice:
-    """The threshold on ``probs`` that maximises F1 (ties: the higher threshold)."""
+    """The threshold on ``probs`` that maximises F1 (ties: the higher threshold).
+
+    The threshold returned lies half-way between the last score predicted positive and the
+    next lower score, so ``probs >= threshold`` gives exactly the chosen validation result.
+    """
     thr, precision, recall = pr_points(y, probs)
     if thr.size == 0 or np.asarray(y).sum() == 0:
         return ThresholdChoice(DEFAULT_THRESHOLD, 0.0, 0.0, 0.0, reached_target=False)
     f1 = _f1(precision, recall)
     best = int(np.argmax(f1))  # first max = highest threshold among ties (thr is descending)
-    return ThresholdChoice(float(thr[best]), float(precision[best]), float(recall[best]), float(f1[best]))
+    return ThresholdChoice(_midpoint(thr, best), float(precision[best]), float(recall[best]), float(f1[best]))
 
 
 def threshold_for_precision(y: np.ndarray, probs: np.ndarray, target: float) -> ThresholdChoice:
@@ -100,7 +111,7 @@ def threshold_for_precision(y: np.ndarray, probs: np.ndarray, target: float) -> 
     # among thresholds meeting the target, take the one with the most recall (the lowest threshold)
     best = int(ok[np.argmax(recall[ok] + 1e-12 * ok)])
     f1 = _f1(precision[best : best + 1], recall[best : best + 1])[0]
-    return ThresholdChoice(float(thr[best]), float(precision[best]), float(recall[best]), float(f1))
+    return ThresholdChoice(_midpoint(thr, best), float(precision[best]), float(recall[best]), float(f1))
 
 
 def bce_nll(y: np.ndarray, logits: np.ndarray, temperature: float = 1.0) -> float:
@@ -166,11 +177,21 @@ class TemperatureChoice:
     kept: bool
 
 
-def choose_temperature(y: np.ndarray, logits: np.ndarray) -> TemperatureChoice:
-    """Fit a temperature; keep it only if it lowers the Brier score, else use 1.0."""
+def choose_temperature(
+    y: np.ndarray, logits: np.ndarray, min_class: int = 10, low: float = 0.2, high: float = 10.0
+) -> TemperatureChoice:
+    """Fit a temperature in ``[low, high]``; keep it only if it lowers the Brier score, else use 1.0.
+
+    With fewer than ``min_class`` positives or negatives the fit is unreliable (a separable handful
+    drives T to its bound), so T stays 1.0.
+    """
     y, logits = _as_arrays(y, logits)
     before_p = sigmoid(logits)
-    t = fit_temperature(y, logits)
+    n_pos = int(y.sum())
+    if min(n_pos, y.size - n_pos) < min_class:
+        b0, e0 = brier(y, before_p), expected_calibration_error(y, before_p)
+        return TemperatureChoice(1.0, b0, b0, e0, e0, kept=False)
+    t = fit_temperature(y, logits, low=low, high=high)
     after_p = sigmoid(logits / t)
     b0, b1 = brier(y, before_p), brier(y, after_p)
     e0, e1 = expected_calibration_error(y, before_p), expected_calibration_error(y, after_p)
