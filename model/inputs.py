@@ -86,9 +86,7 @@ def clean_text(text: str) -> str:
     return text.strip()
 
 
-def context_text(
-    article_title: str | None, article_text: str | None, rule: ContextRule
-) -> str | None:
+def context_text(article_title: str | None, article_text: str | None, rule: ContextRule) -> str | None:
     """The context string (title, then the start of the article text), or None when there is none."""
     title = clean_text(article_title or "")
     body = clean_text(article_text or "")[: rule.article_text_chars]
@@ -181,7 +179,9 @@ def encode_comment(
     special: SpecialIds = SpecialIds(),
 ) -> list[list[int]]:
     """Windows for a single comment; see :func:`encode_comments`."""
-    return encode_comments(tokenizer, [(text, article_title, article_text)], rule or ContextRule(), special)[0]
+    return encode_comments(tokenizer, [(text, article_title, article_text)], rule or ContextRule(), special)[
+        0
+    ]
 
 
 def normalise_for_dedup(text: str) -> str:

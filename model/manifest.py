@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ class Manifest:
     library_versions: Mapping[str, str] = field(default_factory=dict)
     quantization: str = "none"
     extra: Mapping[str, Any] = field(default_factory=dict)
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -142,7 +142,9 @@ def verify_files(directory: Path, manifest: Manifest) -> None:
     for name, expected in manifest.files.items():
         file = directory / name
         if not file.is_file():
-            raise ManifestError(f"artifact file {file} listed in the manifest is missing; re-export the artifact")
+            raise ManifestError(
+                f"artifact file {file} listed in the manifest is missing; re-export the artifact"
+            )
         actual = sha256_file(file)
         if actual != expected:
             raise ManifestError(

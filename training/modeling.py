@@ -60,7 +60,9 @@ class RunInfo:
     def load(cls, run_dir: Path) -> RunInfo:
         path = Path(run_dir) / RUN_INFO_NAME
         if not path.is_file():
-            raise RunDirError(f"{run_dir} has no {RUN_INFO_NAME}; point at a directory written by `commentmod train`")
+            raise RunDirError(
+                f"{run_dir} has no {RUN_INFO_NAME}; point at a directory written by `commentmod train`"
+            )
         data = json.loads(path.read_text(encoding="utf-8"))
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
@@ -90,7 +92,9 @@ class CommentClassifier(nn.Module):
         return logits
 
     @classmethod
-    def from_base(cls, base_dir: Path, num_labels: int = len(LABELS), dropout: float = 0.1) -> CommentClassifier:
+    def from_base(
+        cls, base_dir: Path, num_labels: int = len(LABELS), dropout: float = 0.1
+    ) -> CommentClassifier:
         """A fresh classifier on top of a Hugging Face encoder checkpoint directory."""
         base_dir = Path(base_dir)
         if not (base_dir / "config.json").is_file():
@@ -127,6 +131,9 @@ class CommentClassifier(nn.Module):
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.endswith("position_ids")]
         if missing or unexpected:
-            raise RunDirError(f"{run_dir}: weights do not match the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
+            raise RunDirError(
+                f"{run_dir}: weights do not match the model "
+                f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
         model.eval()
         return model, info
