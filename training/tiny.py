@@ -41,7 +41,10 @@ def build_tiny_tokenizer(vocab_size: int = 600) -> Tokenizer:
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>", shrinking_factor=0.75  # noqa: S106
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        unk_token="<unk>",  # noqa: S106
+        shrinking_factor=0.75,
     )
     tok.train_from_iterator(SAMPLE_TEXT * 4, trainer=trainer)
     return tok
