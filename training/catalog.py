@@ -64,8 +64,10 @@ NON_COMMERCIAL_LICENCES: tuple[str, ...] = (
     "CC-BY-NC-ND-4.0",
 )
 OTHER_LICENCES: tuple[str, ...] = ("research-only", "unknown")
+# data the site owns (its moderators' labels): usable commercially by its owner
+OWN_LICENCES: tuple[str, ...] = ("proprietary",)
 KNOWN_LICENCES: tuple[str, ...] = (
-    PERMISSIVE_LICENCES + SHARE_ALIKE_LICENCES + NON_COMMERCIAL_LICENCES + OTHER_LICENCES
+    PERMISSIVE_LICENCES + SHARE_ALIKE_LICENCES + NON_COMMERCIAL_LICENCES + OTHER_LICENCES + OWN_LICENCES
 )
 
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
@@ -78,7 +80,9 @@ class CatalogError(CommentmodError, ValueError):
 
 
 def licence_class(licence: str) -> str:
-    """``permissive``, ``share-alike``, ``non-commercial``, ``research-only`` or ``unknown``."""
+    """``permissive``, ``own``, ``share-alike``, ``non-commercial``, ``research-only`` or ``unknown``."""
+    if licence in OWN_LICENCES:
+        return "own"
     if licence in PERMISSIVE_LICENCES:
         return "permissive"
     if licence in SHARE_ALIKE_LICENCES:
@@ -91,8 +95,8 @@ def licence_class(licence: str) -> str:
 
 
 def is_commercial_ok(licence: str) -> bool:
-    """True for Apache/MIT/BSD/CC0/CC-BY sources (what ``--commercial-ok`` keeps)."""
-    return licence_class(licence) == "permissive"
+    """True for Apache/MIT/BSD/CC0/CC-BY sources and the site's own data (what ``--commercial-ok`` keeps)."""
+    return licence_class(licence) in ("permissive", "own")
 
 
 @dataclass(frozen=True)
