@@ -60,10 +60,12 @@ STATE_DIR = "train_state"
 CHECKPOINT_DIR = "checkpoint"
 BEST_NAME = "best.safetensors"
 LOG_NAME = "train_log.jsonl"
-# the schedule is fitted to max_train_minutes once, after BUDGET_PROBE_STEPS steps or a quarter of the
-# budget, whichever comes first, but not before BUDGET_MIN_STEPS steps
+# the schedule is fitted to max_train_minutes once, after BUDGET_PROBE_STEPS steps AND a tenth of the
+# budget (a speed measured over a few steps on a shared machine is noise), but not before
+# BUDGET_MIN_STEPS steps; runs shorter than that are not fitted (the guard still stops them)
 BUDGET_PROBE_STEPS = 20
 BUDGET_MIN_STEPS = 5
+BUDGET_PROBE_SHARE = 0.1
 
 StepCallback = Callable[[int, int, float], None]
 
@@ -733,7 +735,8 @@ def run_loop(
                 budget_s
                 and state.planned_total is None
                 and state.step >= BUDGET_MIN_STEPS
-                and (state.step >= BUDGET_PROBE_STEPS or state.wall_seconds >= 0.25 * budget_s)
+                and state.step >= BUDGET_PROBE_STEPS
+                and state.wall_seconds >= BUDGET_PROBE_SHARE * budget_s
             ):
                 per_step = (state.wall_seconds - state.first_step_seconds) / (state.step - 1)
                 fit = fit_to_budget(plan, state.step, state.wall_seconds, per_step, budget_s)
