@@ -246,3 +246,24 @@ def test_quantize_embedding_rows_is_per_row_accurate() -> None:
     row_err = np.abs(out - table).max(axis=1)
     assert np.all(row_err <= np.abs(table).max(axis=1) / 127 / 2 + 1e-6)
     assert {i.name for i in model.graph.initializer} == {"W_int8_rows", "W_row_scale"}
+
+
+def test_weight_only_plan_quantises_matmuls_faithfully(tiny_artifact_dir: Path, tmp_path: Path) -> None:
+    plan = ex.quant_plans(True)[-1]
+    assert plan.method == "weight-only"
+    out = tmp_path / "wo.onnx"
+    ex.quantize_int8(tiny_artifact_dir / "model.fp32.onnx", out, plan)
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert "MatMulNBits" in ops and "MatMulInteger" not in ops
+    from tokenizers import Tokenizer
+
+    from commentmod.model.manifest import read_manifest as rm
+
+    m = rm(tiny_artifact_dir)
+    tok = Tokenizer.from_file(str(tiny_artifact_dir / "tokenizer.json"))
+    items = [p.item for p in ex.PROBES]
+    ref = ex.onnx_logits(
+        tiny_artifact_dir / "model.fp32.onnx", tok, m.context_rule, items, m.special_ids, 3, 8
+    )
+    got = ex.onnx_logits(out, tok, m.context_rule, items, m.special_ids, 3, 8)
+    assert np.abs(got - ref).max() < 0.05
