@@ -147,7 +147,13 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def worker(
-    backend: str, run_dir: Path, artifact: Path, comments_file: Path, threads: int, batch: int
+    backend: str,
+    run_dir: Path,
+    artifact: Path,
+    comments_file: Path,
+    threads: int,
+    batch: int,
+    compare_artifact: Path | None = None,
 ) -> dict:
     """Measure one backend in this (fresh) process; returns a JSON-able dict."""
     comments = json.loads(comments_file.read_text(encoding="utf-8"))
@@ -179,10 +185,14 @@ def worker(
 
         t_import = time.perf_counter() - t0
         model_file = "model.fp32.onnx" if backend == "onnx-fp32" else "model.onnx"
+        if backend == "onnx-int8-alt":
+            artifact = compare_artifact or artifact
         t1 = time.perf_counter()
         scorer = Scorer.load(artifact, threads=threads, batch_size=batch, model_file=model_file)
         load_s = time.perf_counter() - t1
-        size = (artifact / model_file).stat().st_size
+        size = sum(
+            p.stat().st_size for p in (artifact / model_file, artifact / f"{model_file}.data") if p.is_file()
+        )
 
         def score(batch_items: list) -> object:
             return scorer.probabilities(batch_items)
@@ -197,6 +207,9 @@ def worker(
     score(items)
     total = time.perf_counter() - s
     heavy = [m for m in ("torch", "transformers") if m in sys.modules]
+    quant = "fp32"
+    if backend.startswith("onnx"):
+        quant = scorer.manifest.quantization if model_file == "model.onnx" else "none"
     return {
         "backend": backend,
         "throughput": len(items) / total,
@@ -207,6 +220,7 @@ def worker(
         "import_s": t_import,
         "peak_rss_mb": _peak_rss_mb(),
         "imports_torch": bool(heavy),
+        "quantization": quant,
     }
 
 
@@ -221,12 +235,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--n", type=int, default=N_COMMENTS)
+    parser.add_argument(
+        "--compare-artifact",
+        type=Path,
+        help="optional second artifact (same encoder, other int8 plan): adds an onnx-int8-alt row",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--comments", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
-        result = worker(args.worker, args.run, args.artifact, args.comments, args.threads, args.batch_size)
+        result = worker(
+            args.worker,
+            args.run,
+            args.artifact,
+            args.comments,
+            args.threads,
+            args.batch_size,
+            args.compare_artifact,
+        )
         print("RESULT " + json.dumps(result))
         return 0
 
@@ -252,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("note: no model.fp32.onnx in the artifact (export with --keep-fp32); skipping onnx-fp32")
         backends.append("onnx-int8")
+        if args.compare_artifact:
+            backends.append("onnx-int8-alt")
         results = []
         for backend in backends:
             cmd = [
@@ -259,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--artifact", str(args.artifact), "--comments", str(comments_file),
                 "--threads", str(args.threads), "--batch-size", str(args.batch_size),
             ]  # fmt: skip
+            if args.compare_artifact:
+                cmd += ["--compare-artifact", str(args.compare_artifact)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)
             line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if out.returncode != 0 or line is None:
@@ -287,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         ("int8 load <= 1.5 s", q["load_s"] <= 1.5, f"{q['load_s']:.2f} s"),
         ("int8 peak RSS <= 700 MB", q["peak_rss_mb"] <= 700, f"{q['peak_rss_mb']:.0f} MB"),
     ]
+    print()
+    for r in results:
+        print(f"{r['backend']:<14} quantization: {r['quantization']}")
     print()
     for name, ok, value in checks:
         print(f"{'PASS' if ok else 'MISS'}  {name}: {value}")
