@@ -621,7 +621,16 @@ def data_sources_from_run(info: RunInfo) -> tuple[DataSource, ...]:
 
 def library_versions() -> dict[str, str]:
     versions = {}
-    for dist in ("commentmod", "onnx", "onnxruntime", "torch", "transformers", "tokenizers", "numpy"):
+    for dist in (
+        "commentmod",
+        "onnx",
+        "onnxruntime",
+        "onnx-ir",
+        "torch",
+        "transformers",
+        "tokenizers",
+        "numpy",
+    ):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
