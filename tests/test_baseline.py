@@ -72,12 +72,12 @@ def _data() -> tuple[list[str], np.ndarray]:
 def test_choose_threshold_f1_and_precision() -> None:
     y = np.array([0, 0, 1, 0, 1, 1])
     p = np.array([0.1, 0.2, 0.3, 0.4, 0.8, 0.9])
-    # cut at 0.3: P=3/4 R=1 F1=.857; at 0.8: P=1 R=2/3 F1=.8
-    assert choose_threshold(y, p) == pytest.approx(0.3)
-    assert choose_threshold(y, p, mode="precision", target_precision=0.95) == pytest.approx(0.8)
+    # cut at 0.3: P=3/4 R=1 F1=.857; at 0.8: P=1 R=2/3 F1=.8 (thresholds sit mid-way between scores)
+    assert choose_threshold(y, p) == pytest.approx(0.25)
+    assert choose_threshold(y, p, mode="precision", target_precision=0.95) == pytest.approx(0.6)
     # NaN labels are ignored
     y_nan = np.array([np.nan, 0, 1, 0, 1, 1])
-    assert choose_threshold(y_nan, p) == pytest.approx(0.3)
+    assert choose_threshold(y_nan, p) == pytest.approx(0.25)
     # single class: nothing to choose
     assert choose_threshold(np.ones(3), np.array([0.1, 0.2, 0.3])) == 0.5
     with pytest.raises(ValueError, match="target_precision"):
