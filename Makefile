@@ -34,7 +34,7 @@ base-model: $(STAMP)
 demo: base-model
 	rm -rf $(RUN)
 	$(BIN)/commentmod train --config configs/quick.yaml --base $(BASE) --out $(RUN)
-	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT) --force
+	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT) --force --int8-fallback-fp32
 	$(BIN)/commentmod score examples/ --model $(ARTIFACT) --out out/demo.jsonl --overwrite --table
 
 clean:

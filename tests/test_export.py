@@ -121,6 +121,18 @@ def test_int8_fidelity_failure_tries_every_plan(tiny_run_dir: Path, tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_int8_failure_can_fall_back_to_fp32(tiny_run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "art"
+    result = ex.export_artifact(
+        tiny_run_dir, out, ex.ExportOptions(int8_max_delta=0.0, int8_fallback_fp32=True)
+    )
+    manifest = read_manifest(out)
+    assert result.manifest.quantization == "none"
+    assert manifest.extra["variants"] == {"model.onnx": "fp32"}
+    assert "no int8 plan passed" in manifest.extra["int8_failure"]
+    assert not (out / "model.fp32.onnx").exists()
+
+
 def test_fp32_export_copies_model_card_and_respects_existing_target(
     tiny_run_dir: Path, tmp_path: Path
 ) -> None:

@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument(
+        "--int8-fallback-fp32",
+        action="store_true",
+        help="when no int8 plan passes the fidelity gate, ship fp32 with a warning instead of failing",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             int8_min_agreement=args.int8_min_agreement,
             fuse=args.fuse,
             force=args.force,
+            int8_fallback_fp32=args.int8_fallback_fp32,
         )
         validation = None
         source = ""

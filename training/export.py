@@ -221,6 +221,8 @@ class ExportOptions:
     parity_tolerance: float = 1e-4
     int8_max_delta: float = 0.03
     int8_min_agreement: float = 0.99
+    # ship fp32 (with a warning, recorded in the manifest) when no int8 plan passes the gate
+    int8_fallback_fp32: bool = False
     quantize_embeddings: bool = True
     fuse: bool = True
     batch_size: int = 16
@@ -851,24 +853,34 @@ def export_artifact(
         del model
 
         fidelity: list[FidelityReport] = []
+        shipped_int8 = options.int8
+        int8_failure: str | None = None
         if options.int8:
             if validation_items:
                 agree_items, agree_source = list(validation_items), validation_source or "validation data"
             else:
                 agree_items = probe_items + builtin_validation_items()
                 agree_source = "probe set + built-in sample"
-            fidelity = _gate_int8(
-                tmp,
-                options,
-                probes_fp32=fp32_by_batch[options.batch_size].astype(np.float64),
-                agree_fp32=probs_of(tmp / FP32_FILE, agree_items),
-                onnx_probs=probs_of,
-                probe_items=probe_items,
-                agree_items=agree_items,
-                agree_source=agree_source,
-                labels=labels,
-                thresholds=thresholds,
-            )
+            try:
+                fidelity = _gate_int8(
+                    tmp,
+                    options,
+                    probes_fp32=fp32_by_batch[options.batch_size].astype(np.float64),
+                    agree_fp32=probs_of(tmp / FP32_FILE, agree_items),
+                    onnx_probs=probs_of,
+                    probe_items=probe_items,
+                    agree_items=agree_items,
+                    agree_source=agree_source,
+                    labels=labels,
+                    thresholds=thresholds,
+                )
+            except QuantizationFidelityError as exc:
+                if not options.int8_fallback_fp32:
+                    raise
+                log.warning("%s; shipping the fp32 model instead (--int8-fallback-fp32)", exc)
+                shipped_int8 = False
+                int8_failure = str(exc)
+        if shipped_int8:
             if not options.keep_fp32:
                 (tmp / FP32_FILE).unlink()
             chosen = fidelity[-1]
@@ -890,9 +902,11 @@ def export_artifact(
             "base_model": info.base_model,
             "parity": asdict(parity),
             "int8": [asdict(r) for r in fidelity],
-            "variants": {MODEL_FILE: "int8" if options.int8 else "fp32"}
-            | ({FP32_FILE: "fp32"} if options.int8 and options.keep_fp32 else {}),
+            "variants": {MODEL_FILE: "int8" if shipped_int8 else "fp32"}
+            | ({FP32_FILE: "fp32"} if shipped_int8 and options.keep_fp32 else {}),
         }
+        if int8_failure is not None:
+            extra["int8_failure"] = int8_failure
         manifest = Manifest(
             name=name,
             labels=labels,
