@@ -47,7 +47,9 @@ def write_dump(path: Path, n: int, seed: int = 0) -> None:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def run_one(model: Path, n: int, workdir: Path, batch_size: int) -> dict[str, float]:
+def run_one(
+    model: Path, n: int, workdir: Path, batch_size: int, threads: int | None = None
+) -> dict[str, float]:
     src = workdir / f"dump-{n}.jsonl"
     write_dump(src, n)
     out = workdir / f"out-{n}.jsonl"
@@ -93,11 +95,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True, help="artifact directory")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     args = parser.parse_args()
     print(f"{'records':>10} {'wall s':>9} {'rec/s':>9} {'peak RSS MB':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            r = run_one(args.model, n, Path(tmp), args.batch_size)
+            r = run_one(args.model, n, Path(tmp), args.batch_size, args.threads)
             print(
                 f"{int(r['records']):>10} {r['wall_s']:>9.1f} {r['rate']:>9.0f} {r['peak_mb']:>12.0f}",
                 flush=True,
