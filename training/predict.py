@@ -14,23 +14,46 @@ import torch
 from tokenizers import Tokenizer
 
 from commentmod.model.inputs import ContextRule, SpecialIds, encode_comments
+from commentmod.serving.scorer import pad_windows
 from commentmod.training.modeling import CommentClassifier
 
 Item = tuple[str, str | None, str | None]
 
 
 def pad_batch(windows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists to the longest one; returns ``(input_ids, attention_mask)``."""
-    width = max(len(w) for w in windows)
-    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(windows), width), dtype=torch.long)
-    for i, w in enumerate(windows):
-        ids[i, : len(w)] = torch.tensor(w, dtype=torch.long)
-        mask[i, : len(w)] = 1
-    return ids, mask
+    """Right-pad id lists to the longest one; returns ``(input_ids, attention_mask)`` as tensors.
+
+    The same padding the ONNX scorer uses (:func:`commentmod.serving.scorer.pad_windows`).
+    """
+    ids, mask = pad_windows(windows, pad_id)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 @torch.inference_mode()
+def window_logits(
+    model: CommentClassifier,
+    windows: Sequence[Sequence[Sequence[int]]],
+    batch_size: int,
+    device: str | torch.device = "cpu",
+    pad_id: int = SpecialIds().pad,
+) -> np.ndarray:
+    """Logits ``[N, L]``: max over each row's windows (the scorer's rule), computed in length order."""
+    was_training = model.training
+    model.eval()
+    n_labels = model.head.out_features
+    flat = [(i, w) for i, ws in enumerate(windows) for w in ws]
+    order = sorted(range(len(flat)), key=lambda k: len(flat[k][1]))
+    out = np.full((len(windows), n_labels), -np.inf, dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        chunk = [flat[k] for k in order[start : start + batch_size]]
+        ids, att = pad_batch([w for _, w in chunk], pad_id)
+        logits = model(ids.to(device), att.to(device)).float().cpu().numpy()
+        for (row, _), vals in zip(chunk, logits, strict=True):
+            np.maximum(out[row], vals, out=out[row])
+    model.train(was_training)
+    return out
+
+
 def predict_logits(
     model: CommentClassifier,
     tokenizer: Tokenizer,
@@ -41,21 +64,10 @@ def predict_logits(
     device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """Logits ``[N, n_labels]`` (max over windows per label), in input order."""
-    model.eval()
-    n_labels = model.head.out_features
     if not items:
-        return np.zeros((0, n_labels), dtype=np.float32)
-    per_item = encode_comments(tokenizer, items, rule, special)
-    flat = [(i, w) for i, windows in enumerate(per_item) for w in windows]
-    order = sorted(range(len(flat)), key=lambda k: len(flat[k][1]))
-    out = np.full((len(items), n_labels), -np.inf, dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        chunk = [flat[k] for k in order[start : start + batch_size]]
-        ids, mask = pad_batch([w for _, w in chunk], special.pad)
-        logits = model(ids.to(device), mask.to(device)).float().cpu().numpy()
-        for (item_idx, _), row in zip(chunk, logits, strict=True):
-            np.maximum(out[item_idx], row, out=out[item_idx])
-    return out
+        return np.zeros((0, model.head.out_features), dtype=np.float32)
+    windows = encode_comments(tokenizer, items, rule, special)
+    return window_logits(model, windows, batch_size, device, special.pad)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ from commentmod.model.record import CommentRecord
 from commentmod.training import calibration
 from commentmod.training.config import DataConfig, TrainConfig
 from commentmod.training.modeling import WEIGHTS_NAME, CommentClassifier, RunInfo
-from commentmod.training.predict import pad_batch
+from commentmod.training.predict import pad_batch, window_logits
 
 log = logging.getLogger(__name__)
 
@@ -267,31 +267,6 @@ def collate(
 
 
 # --- evaluation -------------------------------------------------------------------------------------
-
-
-@torch.inference_mode()
-def window_logits(
-    model: CommentClassifier,
-    windows: Sequence[Sequence[Sequence[int]]],
-    batch_size: int,
-    device: torch.device,
-    pad_id: int = SpecialIds().pad,
-) -> np.ndarray:
-    """Logits ``[N, L]``: max over each row's windows (the scorer's rule), computed in length order."""
-    was_training = model.training
-    model.eval()
-    n_labels = model.head.out_features
-    flat = [(i, w) for i, ws in enumerate(windows) for w in ws]
-    order = sorted(range(len(flat)), key=lambda k: len(flat[k][1]))
-    out = np.full((len(windows), n_labels), -np.inf, dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        chunk = [flat[k] for k in order[start : start + batch_size]]
-        ids, att = pad_batch([w for _, w in chunk], pad_id)
-        logits = model(ids.to(device), att.to(device)).float().cpu().numpy()
-        for (row, _), vals in zip(chunk, logits, strict=True):
-            np.maximum(out[row], vals, out=out[row])
-    model.train(was_training)
-    return out
 
 
 def validation_metrics(logits: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
