@@ -233,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         "--artifact", type=Path, required=True, help="artifact dir (model.onnx int8 + model.fp32.onnx)"
     )
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="comments per model call for every backend (default 8, the Scorer's default; PyTorch fp32 "
+        "measured flat across 8-32)",
+    )
     parser.add_argument("--n", type=int, default=N_COMMENTS)
     parser.add_argument(
         "--compare-artifact",

@@ -13,6 +13,7 @@ import pytest
 from commentmod.model.errors import ManifestError
 from commentmod.model.manifest import MANIFEST_NAME, read_manifest
 from commentmod.training import export as ex
+from commentmod.training.quantize import quant_plans, quantize_embedding_rows, quantize_int8
 
 
 def test_artifact_layout_and_manifest(tiny_artifact_dir: Path) -> None:
@@ -115,7 +116,7 @@ def test_int8_fidelity_failure_tries_every_plan(tiny_run_dir: Path, tmp_path: Pa
     out = tmp_path / "art"
     with pytest.raises(ex.QuantizationFidelityError) as err:
         ex.export_artifact(tiny_run_dir, out, ex.ExportOptions(int8_max_delta=0.0))
-    for plan in ex.quant_plans(True):
+    for plan in quant_plans(True):
         assert plan.name in str(err.value)
     assert "--no-int8" in str(err.value)
     assert list(tmp_path.iterdir()) == []
@@ -137,11 +138,14 @@ def test_fp32_export_copies_model_card_and_respects_existing_target(
     tiny_run_dir: Path, tmp_path: Path
 ) -> None:
     run = Path(shutil.copytree(tiny_run_dir, tmp_path / "run"))
-    (run / "MODEL_CARD.md").write_text("# Evaluated card\n", encoding="utf-8")
+    (run / "MODEL_CARD.md").write_text("# Evaluated card\n![PR](pr_abusive.png)\n", encoding="utf-8")
+    (run / "pr_abusive.png").write_bytes(b"\x89PNG fake")
     out = tmp_path / "art"
     result = ex.export_artifact(run, out, ex.ExportOptions(int8=False, name="fp"))
     assert result.manifest.quantization == "none"
-    assert (out / "MODEL_CARD.md").read_text(encoding="utf-8") == "# Evaluated card\n"
+    assert (out / "MODEL_CARD.md").read_text(encoding="utf-8").startswith("# Evaluated card")
+    assert (out / "pr_abusive.png").read_bytes() == b"\x89PNG fake"  # the card's figures travel with it
+    assert "pr_abusive.png" in read_manifest(out, verify=True).files
     assert not (out / "model.fp32.onnx").exists()
     assert read_manifest(out).extra["int8"] == []
     with pytest.raises(ex.ExportError, match="--force"):
@@ -218,9 +222,15 @@ def test_validation_items_from_dataset_dict(tmp_path: Path) -> None:
         ).to_row()
         for i in range(5)
     ]
+    rows += [
+        CommentRecord(id=f"e{i}", text=f"comment {i}", source="u", licence="MIT").to_row() for i in range(5)
+    ]  # stored grouped by source, like a built dataset: the sample must not be just the head
     DatasetDict({"validation": Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "ds"))
-    items = ex.load_validation_items(tmp_path / "ds", max_rows=3)
-    assert items == [(f"comentariu {i}", "T", None) for i in range(3)]
+    items = ex.load_validation_items(tmp_path / "ds", max_rows=6)
+    assert len(items) == len(set(items)) == 6
+    assert {t.split()[0] for t, _, _ in items} == {"comentariu", "comment"}
+    assert items == ex.load_validation_items(tmp_path / "ds", max_rows=6)  # seeded
+    assert ("comentariu 0", "T", None) in ex.load_validation_items(tmp_path / "ds", max_rows=100)
     with pytest.raises(ex.ExportError, match="no 'test'"):
         ex.load_validation_items(tmp_path / "ds", split="test")
 
@@ -251,7 +261,7 @@ def test_quantize_embedding_rows_is_per_row_accurate() -> None:
         [numpy_helper.from_array(table, "W")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    assert ex.quantize_embedding_rows(model) == "W"
+    assert quantize_embedding_rows(model) == "W"
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     ids = np.arange(50, dtype=np.int64)
     (out,) = sess.run(None, {"ids": ids})
@@ -261,10 +271,10 @@ def test_quantize_embedding_rows_is_per_row_accurate() -> None:
 
 
 def test_weight_only_plan_quantises_matmuls_faithfully(tiny_artifact_dir: Path, tmp_path: Path) -> None:
-    plan = ex.quant_plans(True)[-1]
+    plan = quant_plans(True)[-1]
     assert plan.method == "weight-only"
     out = tmp_path / "wo.onnx"
-    ex.quantize_int8(tiny_artifact_dir / "model.fp32.onnx", out, plan)
+    quantize_int8(tiny_artifact_dir / "model.fp32.onnx", out, plan)
     ops = {n.op_type for n in onnx.load(str(out)).graph.node}
     assert "MatMulNBits" in ops and "MatMulInteger" not in ops
     from tokenizers import Tokenizer

@@ -32,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="DatasetDict directory (`commentmod data`); its 'validation' split checks int8 flag agreement",
     )
     parser.add_argument(
-        "--validation-rows", type=int, default=2000, help="cap on validation rows (default 2000)"
+        "--validation-rows",
+        type=int,
+        default=5000,
+        help="seeded random sample of the validation split for the agreement gate (default 5000)",
     )
     parser.add_argument(
         "--quantize-embeddings",

@@ -21,8 +21,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from commentmod.model.manifest import DataSource, Manifest, hash_files, write_ma
 from commentmod.serving.scorer import logits_to_probs, make_session, window_logits
 from commentmod.training.modeling import CommentClassifier, RunInfo
 from commentmod.training.predict import predict_logits
+from commentmod.training.quantize import QuantizationError, quant_plans, quantize_int8, quiet_root_logger
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,6 @@ MODEL_CARD_FILE = "MODEL_CARD.md"
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAMES = ("logits",)
 MIN_OPSET = 17
-LINEAR_OPS = ("MatMul", "Gemm", "Attention")  # Attention = fused QKV projection (becomes QAttention)
 
 
 class ExportError(CommentmodError):
@@ -187,8 +186,14 @@ def builtin_validation_items() -> list[Item]:
     return [(text, title, body) for title, body in contexts for text in _SAMPLE_TEXTS]
 
 
-def load_validation_items(dataset_dir: Path, max_rows: int = 2000, split: str = "validation") -> list[Item]:
-    """Up to ``max_rows`` comments of a saved DatasetDict's ``validation`` split (for the int8 gate)."""
+def load_validation_items(
+    dataset_dir: Path, max_rows: int = 5000, split: str = "validation", seed: int = 0
+) -> list[Item]:
+    """A seeded random sample of up to ``max_rows`` comments of a saved DatasetDict's split.
+
+    Random, not the first rows: the split is stored grouped by source, so its head is one
+    language (the first 2000 validation rows of data/full are 97 % Romanian).
+    """
     from datasets import load_from_disk
 
     from commentmod.model.record import CommentRecord
@@ -199,7 +204,9 @@ def load_validation_items(dataset_dir: Path, max_rows: int = 2000, split: str = 
             f"{dataset_dir} has splits {sorted(dsd)}, no {split!r}; build it with `commentmod data`"
         )
     ds = dsd[split]
-    rows = ds.select(range(min(max_rows, len(ds))))
+    n = min(max_rows, len(ds))
+    picked = np.sort(np.random.default_rng(seed).choice(len(ds), size=n, replace=False))
+    rows = ds.select(picked.tolist())
     items: list[Item] = []
     for row in rows:
         rec = CommentRecord.from_row(row)
@@ -225,7 +232,7 @@ class ExportOptions:
     int8_fallback_fp32: bool = False
     quantize_embeddings: bool = True
     fuse: bool = True
-    batch_size: int = 16
+    batch_size: int = 8  # as the Scorer: dynamic int8 ranges depend on what shares a batch
     force: bool = False
 
     def __post_init__(self) -> None:
@@ -242,19 +249,6 @@ class ParityReport:
     n_probes: int
     batch_sizes: list[int]
     tolerance: float
-
-
-@dataclass
-class QuantPlan:
-    """One int8 attempt: which op types are quantised and which nodes stay fp32."""
-
-    name: str
-    op_types: tuple[str, ...]
-    exclude_patterns: tuple[str, ...] = ()
-    embeddings: bool = False  # also store the word-embedding table as int8 with one scale per row
-    method: str = "dynamic"  # "dynamic": int8 weights + per-batch int8 activations (fast)
-    # "weight-only": int8 weights in blocks of 32 (MatMulNBits), activations quantised per block
-    # at run time (accurate, about fp32 speed, 4x smaller)
 
 
 @dataclass
@@ -317,7 +311,7 @@ def export_onnx(model: CommentClassifier, path: Path, opset: int = 17) -> None:
 
 
 def fuse_transformer(src: Path, dst: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
-    """ONNX Runtime's BERT optimizer: fuse attention (Attention), SkipLayerNorm and BiasGelu.
+    """ONNX Runtime's BERT optimizer: fuse attention (Attention) and BiasGelu.
 
     EmbedLayerNormalization is left out so that the word-embedding Gather stays visible to
     :func:`quantize_embedding_rows`. Needs a graph exported with eager attention (the SDPA mask
@@ -328,7 +322,11 @@ def fuse_transformer(src: Path, dst: Path, num_heads: int, hidden_size: int) -> 
 
     fusion = FusionOptions("bert")
     fusion.enable_embed_layer_norm = False
-    with _quiet_root_logger():
+    # SkipLayerNormalization is ~4.5x slower than Add + LayerNormalization on ORT's CPU provider
+    # (benchmarks/bench_layernorm.py); the Scorer also disables ORT's own SkipLayerNormFusion.
+    fusion.enable_skip_layer_norm = False
+    fusion.enable_bias_skip_layer_norm = False
+    with quiet_root_logger():
         optimized = optimize_model(
             str(src),
             model_type="bert",
@@ -436,164 +434,6 @@ def check_parity(
 
 
 # --------------------------------------------------------------------------- int8
-
-
-def quant_plans(quantize_embeddings: bool) -> list[QuantPlan]:
-    """Attempts in order: fastest first, then more fp32, then weight-only int8 (most faithful)."""
-    plans = []
-    if quantize_embeddings:
-        plans.append(
-            QuantPlan(
-                "dynamic per-channel: linear layers + word embeddings per-row", LINEAR_OPS, embeddings=True
-            )
-        )
-    plans.append(QuantPlan("dynamic per-channel: linear layers", LINEAR_OPS))
-    plans.append(
-        QuantPlan(
-            "dynamic per-channel: linear layers, head and last layer fp32",
-            LINEAR_OPS,
-            ("/head/", "LAST_LAYER"),
-        )
-    )
-    plans.append(
-        QuantPlan(
-            "weight-only: MatMul blocks of 32"
-            + (" + word embeddings per-row" if quantize_embeddings else ""),
-            ("MatMul",),
-            embeddings=quantize_embeddings,
-            method="weight-only",
-        )
-    )
-    return plans
-
-
-def _excluded_nodes(model: onnx.ModelProto, plan: QuantPlan) -> list[str]:
-    if not plan.exclude_patterns:
-        return []
-    names = [n.name for n in model.graph.node if n.op_type in plan.op_types]
-    layers = sorted(
-        {int(part.split(".")[1]) for n in names for part in n.split("/") if part.startswith("layer.")},
-    )
-    patterns = [
-        f"/layer.{layers[-1]}/" if p == "LAST_LAYER" and layers else p for p in plan.exclude_patterns if p
-    ]
-    excluded = [n for n in names if any(p in n for p in patterns)]
-    attention = [n.name for n in model.graph.node if n.op_type == "Attention"]
-    if "LAST_LAYER" in plan.exclude_patterns and attention:
-        excluded.append(attention[-1])  # fused attention nodes lose the layer path; last in graph order
-    return excluded
-
-
-def quantize_embedding_rows(model: onnx.ModelProto) -> str | None:
-    """Store the largest gathered table (the word embeddings) as int8 with one fp32 scale per row.
-
-    ``Gather(W, ids)`` becomes ``Cast(Gather(W_q, ids)) * Gather(scale, ids)``. Per-row scales keep
-    every token's vector at full relative precision (ORT's own Gather quantisation uses one scale
-    for the whole table). Returns the initializer name, or None when there is no such Gather.
-    """
-    from onnx import numpy_helper
-
-    inits = {i.name: i for i in model.graph.initializer}
-    candidates = [
-        (int(np.prod(inits[n.input[0]].dims)), k)
-        for k, n in enumerate(model.graph.node)
-        if n.op_type == "Gather" and n.input[0] in inits and len(inits[n.input[0]].dims) == 2
-    ]
-    if not candidates:
-        return None
-    _, idx = max(candidates)
-    node = model.graph.node[idx]
-    table_name, ids_name, out_name = node.input[0], node.input[1], node.output[0]
-    weights = numpy_helper.to_array(inits[table_name]).astype(np.float32)
-    scale = np.abs(weights).max(axis=1, keepdims=True) / 127.0
-    scale[scale == 0] = 1.0
-    quantized = np.clip(np.rint(weights / scale), -127, 127).astype(np.int8)
-    q_name, s_name = f"{table_name}_int8_rows", f"{table_name}_row_scale"
-    model.graph.initializer.remove(inits[table_name])
-    model.graph.initializer.extend(
-        [
-            numpy_helper.from_array(quantized, q_name),
-            numpy_helper.from_array(scale.astype(np.float32), s_name),
-        ]
-    )
-    h = onnx.helper
-    prefix = node.name or out_name
-    new_nodes = [
-        h.make_node("Gather", [q_name, ids_name], [f"{out_name}_int8"], name=f"{prefix}_int8", axis=0),
-        h.make_node("Cast", [f"{out_name}_int8"], [f"{out_name}_f32"], name=f"{prefix}_cast", to=1),
-        h.make_node("Gather", [s_name, ids_name], [f"{out_name}_scale"], name=f"{prefix}_scale", axis=0),
-        h.make_node("Mul", [f"{out_name}_f32", f"{out_name}_scale"], [out_name], name=f"{prefix}_dequant"),
-    ]
-    model.graph.node.remove(node)
-    for offset, new in enumerate(new_nodes):
-        model.graph.node.insert(idx + offset, new)
-    return table_name
-
-
-@contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """onnxruntime.quantization logs every skipped tensor (and a pre-processing hint) on the root logger."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.ERROR))
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-def quantize_int8(fp32_path: Path, out_path: Path, plan: QuantPlan) -> list[str]:
-    """Quantise ``fp32_path`` into ``out_path`` following ``plan``; returns the node names kept in fp32.
-
-    ``dynamic``: ORT dynamic quantisation, per-channel symmetric int8 weights, int8 activations
-    with one scale per batch. ``weight-only``: ORT MatMulNBits, 8-bit symmetric weights in blocks
-    of 32 along K, ``accuracy_level=4`` (activations quantised per block of 32 at run time).
-    """
-    excluded = _excluded_nodes(onnx.load(str(fp32_path), load_external_data=False), plan)
-    with _quiet_root_logger():
-        if plan.method == "weight-only":
-            model = _weight_only_int8(onnx.load(str(fp32_path)), plan, excluded)
-        else:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            quantize_dynamic(
-                str(fp32_path),
-                str(out_path),
-                op_types_to_quantize=list(plan.op_types),
-                per_channel=True,
-                reduce_range=False,
-                weight_type=QuantType.QInt8,
-                nodes_to_exclude=excluded or None,
-                extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
-            )
-            model = onnx.load(str(out_path))
-    if plan.embeddings:
-        table = quantize_embedding_rows(model)
-        log.debug("per-row int8 embeddings: %s", table)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(out_path))
-    return excluded
-
-
-def _weight_only_int8(model: onnx.ModelProto, plan: QuantPlan, excluded: list[str]) -> onnx.ModelProto:
-    try:
-        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-    except ImportError as exc:  # needs the onnx-ir package
-        raise ExportError(
-            f"weight-only int8 needs onnx-ir ({exc}); pip install onnx-ir, or export with --no-int8"
-        ) from exc
-    quantizer = MatMulNBitsQuantizer(
-        model,
-        bits=8,
-        block_size=32,
-        is_symmetric=True,
-        accuracy_level=4,
-        nodes_to_exclude=excluded or None,
-        op_types_to_quantize=plan.op_types,
-    )
-    quantizer.process()
-    out: onnx.ModelProto = quantizer.model.model
-    return out
 
 
 def flag_agreement(
@@ -757,13 +597,14 @@ def _gate_int8(
     agree_source: str,
     labels: Sequence[str],
     thresholds: Sequence[float],
+    special: SpecialIds,
 ) -> list[FidelityReport]:
     reports: list[FidelityReport] = []
     int8_path = tmp / MODEL_FILE
     for plan in quant_plans(options.quantize_embeddings):
         try:
-            excluded = quantize_int8(tmp / FP32_FILE, int8_path, plan)
-        except ExportError as exc:
+            excluded = quantize_int8(tmp / FP32_FILE, int8_path, plan, special)
+        except QuantizationError as exc:
             log.warning("int8 plan %r skipped: %s", plan.name, exc)
             continue
         p_probe = onnx_probs(int8_path, probe_items)
@@ -873,6 +714,7 @@ def export_artifact(
                     agree_source=agree_source,
                     labels=labels,
                     thresholds=thresholds,
+                    special=special,
                 )
             except QuantizationFidelityError as exc:
                 if not options.int8_fallback_fp32:
@@ -925,6 +767,8 @@ def export_artifact(
         card_src = run_dir / MODEL_CARD_FILE
         if card_src.is_file():
             shutil.copyfile(card_src, tmp / MODEL_CARD_FILE)
+            for figure in sorted(run_dir.glob("pr_*.png")):  # the PR curves the card links
+                shutil.copyfile(figure, tmp / figure.name)
         else:
             (tmp / MODEL_CARD_FILE).write_text(render_model_card(manifest), encoding="utf-8")
         files = [f.name for f in tmp.iterdir() if f.is_file()]
