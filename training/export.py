@@ -4,9 +4,9 @@ Steps (all gates pass before anything appears at the target path)::
 
     run dir ─► ONNX fp32 (TorchScript exporter, dynamic batch/sequence, opset >= 17)
             ─► parity gate: ONNX fp32 vs PyTorch on PROBES, max |Δ prob| <= 1e-4   (ParityError)
-            ─► int8 (ORT dynamic, per-channel) ─► fidelity gate vs fp32:
+            ─► int8 plans (training/quantize.py, fastest first) ─► fidelity gate vs fp32:
                  max |Δ prob| <= 0.03 on PROBES and >= 99 % flagged-decision agreement on
-                 validation comments; on failure retry with more kept in fp32      (QuantizationFidelityError)
+                 validation comments; the first plan that passes ships    (QuantizationFidelityError)
             ─► MODEL_CARD.md + commentmod.json (sha256 of every file) ─► atomic move into place
 
 Model output is raw ``logits`` [batch, n_labels]; the Scorer applies temperature and sigmoid
