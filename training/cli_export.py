@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         source = ""
         if args.validation_data is not None:
             validation = load_validation_items(args.validation_data, args.validation_rows)
-            source = f"{args.validation_data} (validation, {len(validation)} rows)"
+            source = f"{args.validation_data} (validation, seeded random sample of {len(validation)} rows)"
         result = export_artifact(args.model, args.out, options, validation, source)
     except CommentmodError as exc:
         log.error("%s: %s", type(exc).__name__, exc)
