@@ -225,6 +225,8 @@ def worker(
 
 
 def main(argv: list[str] | None = None) -> int:
+    from commentmod.serving.scorer import DEFAULT_BATCH_SIZE  # torch-free
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -236,9 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=8,
-        help="comments per model call for every backend (default 8, the Scorer's default; PyTorch fp32 "
-        "measured flat across 8-32)",
+        default=DEFAULT_BATCH_SIZE,
+        help=f"comments per model call for every backend (default {DEFAULT_BATCH_SIZE}, the Scorer's; "
+        "PyTorch fp32 measured flat across 8-32)",
     )
     parser.add_argument("--n", type=int, default=N_COMMENTS)
     parser.add_argument(

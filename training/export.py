@@ -35,7 +35,7 @@ from commentmod.model.errors import CommentmodError
 from commentmod.model.inputs import ContextRule, SpecialIds, encode_comments
 from commentmod.model.labels import LABEL_DESCRIPTIONS
 from commentmod.model.manifest import DataSource, Manifest, hash_files, write_manifest
-from commentmod.serving.scorer import logits_to_probs, make_session, window_logits
+from commentmod.serving.scorer import DEFAULT_BATCH_SIZE, logits_to_probs, make_session, window_logits
 from commentmod.training.modeling import CommentClassifier, RunInfo
 from commentmod.training.predict import predict_logits
 from commentmod.training.quantize import QuantizationError, quant_plans, quantize_int8, quiet_root_logger
@@ -232,7 +232,7 @@ class ExportOptions:
     int8_fallback_fp32: bool = False
     quantize_embeddings: bool = True
     fuse: bool = True
-    batch_size: int = 8  # as the Scorer: dynamic int8 ranges depend on what shares a batch
+    batch_size: int = DEFAULT_BATCH_SIZE  # as the Scorer: dynamic int8 ranges depend on the batch
     force: bool = False
 
     def __post_init__(self) -> None:
