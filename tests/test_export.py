@@ -13,7 +13,7 @@ import pytest
 from commentmod.model.errors import ManifestError
 from commentmod.model.manifest import MANIFEST_NAME, read_manifest
 from commentmod.training import export as ex
-from commentmod.training.quantize import quant_plans, quantize_embedding_rows, quantize_int8
+from commentmod.training.quantize import quant_plans
 
 
 def test_artifact_layout_and_manifest(tiny_artifact_dir: Path) -> None:
@@ -244,48 +244,3 @@ def test_cli_export(tiny_run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert "parity" in printed and "PASS" in printed
     assert read_manifest(out).name == "cli"
     assert main(["export", "--model", str(tiny_run_dir), "--out", str(out)]) == 1  # exists, no --force
-
-
-def test_quantize_embedding_rows_is_per_row_accurate() -> None:
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    table = rng.normal(size=(50, 8)).astype(np.float32)
-    table[3] *= 100.0  # one outlier row must not cost the others their precision
-    graph = helper.make_graph(
-        [helper.make_node("Gather", ["W", "ids"], ["out"], name="emb")],
-        "g",
-        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 8])],
-        [numpy_helper.from_array(table, "W")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    assert quantize_embedding_rows(model) == "W"
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    ids = np.arange(50, dtype=np.int64)
-    (out,) = sess.run(None, {"ids": ids})
-    row_err = np.abs(out - table).max(axis=1)
-    assert np.all(row_err <= np.abs(table).max(axis=1) / 127 / 2 + 1e-6)
-    assert {i.name for i in model.graph.initializer} == {"W_int8_rows", "W_row_scale"}
-
-
-def test_weight_only_plan_quantises_matmuls_faithfully(tiny_artifact_dir: Path, tmp_path: Path) -> None:
-    plan = quant_plans(True)[-1]
-    assert plan.method == "weight-only"
-    out = tmp_path / "wo.onnx"
-    quantize_int8(tiny_artifact_dir / "model.fp32.onnx", out, plan)
-    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
-    assert "MatMulNBits" in ops and "MatMulInteger" not in ops
-    from tokenizers import Tokenizer
-
-    from commentmod.model.manifest import read_manifest as rm
-
-    m = rm(tiny_artifact_dir)
-    tok = Tokenizer.from_file(str(tiny_artifact_dir / "tokenizer.json"))
-    items = [p.item for p in ex.PROBES]
-    ref = ex.onnx_logits(
-        tiny_artifact_dir / "model.fp32.onnx", tok, m.context_rule, items, m.special_ids, 3, 8
-    )
-    got = ex.onnx_logits(out, tok, m.context_rule, items, m.special_ids, 3, 8)
-    assert np.abs(got - ref).max() < 0.05

@@ -22,6 +22,7 @@ from commentmod.training.quantize import (
     find_ffn_blocks,
     isolate_special_tokens,
     quant_plans,
+    quantize_embedding_rows,
     quantize_int8,
 )
 
@@ -114,9 +115,42 @@ def test_ffn_output_plans_keep_lower_layers_fp32(tiny_artifact_dir: Path) -> Non
     assert any("special_rows" in n for n in excluded)
     assert len(_excluded_nodes(model, every)) == 4
     by_pattern = QuantPlan("head fp32", ("MatMul", "Gemm"), exclude_patterns=("/head/",))
-    assert [n for n in _excluded_nodes(model, by_pattern)] == [
+    assert _excluded_nodes(model, by_pattern) == [
         n.name for n in model.graph.node if "/head/" in n.name and n.op_type in ("MatMul", "Gemm")
     ]
+
+
+def test_quantize_embedding_rows_is_per_row_accurate() -> None:
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 8)).astype(np.float32)
+    table[3] *= 100.0  # one outlier row must not cost the others their precision
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["W", "ids"], ["out"], name="emb")],
+        "g",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 8])],
+        [numpy_helper.from_array(table, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    assert quantize_embedding_rows(model) == "W"
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ids = np.arange(50, dtype=np.int64)
+    (out,) = sess.run(None, {"ids": ids})
+    row_err = np.abs(out - table).max(axis=1)
+    assert np.all(row_err <= np.abs(table).max(axis=1) / 127 / 2 + 1e-6)
+    assert {i.name for i in model.graph.initializer} == {"W_int8_rows", "W_row_scale"}
+
+
+def test_weight_only_plan_quantises_matmuls_faithfully(tiny_artifact_dir: Path, tmp_path: Path) -> None:
+    plan = quant_plans(True)[-1]
+    assert plan.method == "weight-only"
+    out = tmp_path / "wo.onnx"
+    quantize_int8(tiny_artifact_dir / "model.fp32.onnx", out, plan)
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert "MatMulNBits" in ops and "MatMulInteger" not in ops
+    ref = _probe_logits(tiny_artifact_dir, tiny_artifact_dir / "model.fp32.onnx")
+    got = _probe_logits(tiny_artifact_dir, out)
+    assert np.abs(got - ref).max() < 0.05
 
 
 def test_disabled_optimizers_keep_add_and_layernorm_unfused(tmp_path: Path) -> None:

@@ -269,11 +269,9 @@ def isolate_special_tokens(model: onnx.ModelProto, special: SpecialIds) -> int:
         rename[y] = f"{base}/scatter"
     if {o.name for o in graph.output} & set(rename):
         raise QuantizationError("a feed-forward output is a graph output; cannot isolate special tokens")
-    scatters = set(rename.values())
     nodes = list(prologue)
-    for n in graph.node:
-        if n.output[0] not in scatters:
-            n.input[:] = [rename.get(name, name) for name in n.input]
+    for n in graph.node:  # the new ScatterND nodes are not in graph.node: they keep reading y
+        n.input[:] = [rename.get(name, name) for name in n.input]
         nodes += [*before.get(n.name, []), n, *after.get(n.name, [])]
     del graph.node[:]
     graph.node.extend(nodes)
