@@ -53,6 +53,7 @@ class CommentRecord:
     labels: Mapping[str, LabelValue] = field(default_factory=_empty_labels)
     group: str | None = None
     synthetic: bool = False
+    augmented: bool = False  # a train-only counterfactual copy of another record (data build)
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
@@ -75,6 +76,7 @@ class CommentRecord:
             "group": self.group,
             "licence": self.licence,
             "synthetic": self.synthetic,
+            "augmented": self.augmented,
         }
         row.update(self.labels)
         return row
@@ -96,4 +98,5 @@ class CommentRecord:
             labels=labels,
             group=row.get("group"),
             synthetic=bool(row.get("synthetic", False)),
+            augmented=bool(row.get("augmented", False)),
         )

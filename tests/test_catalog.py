@@ -41,7 +41,7 @@ def _catalog(*sources: dict[str, Any], **top: Any) -> dict[str, Any]:
 def test_repo_catalog_lists_every_dataset_with_conventional_converter_names() -> None:
     catalog = load_catalog(CONFIG)
     names = catalog.names()
-    assert "starter" in names and len(names) == 20
+    assert "starter" in names and len(names) == 23
     starter = catalog.source("starter")
     assert starter.path is None and starter.converter == "starter"
     for spec in catalog.sources:
@@ -70,17 +70,61 @@ def test_repo_catalog_licences_follow_provenance() -> None:
         "sfu-ctc": "CC-BY-NC-SA-4.0",
         "roff": "unknown",
         "semeval2018-irony": "research-only",
+        "figlang2020-sarcasm-reddit-twitter": "unknown",
+        "sarcasm-v2-iac": "research-only",
+        "fanchuan-parody-en": "MIT",
     }
     assert {k: catalog.source(k).licence for k in expected} == expected
+
+
+def test_repo_catalog_caps_the_balanced_sarcasm_sets_and_augments_train() -> None:
+    catalog = load_catalog(CONFIG)
+    for name in ("figlang2020-sarcasm-reddit-twitter", "sarcasm-v2-iac"):
+        assert catalog.source(name).max_positive_rate == {"mocking": 0.25}
+    # positives only: a positive-rate cap would remove them all
+    assert catalog.source("fanchuan-parody-en").max_positive_rate == {}
+    emoji = catalog.augment.emoji
+    assert emoji.enabled and emoji.add_rate is None and emoji.by == "lang" and emoji.strip_rate == 1.0
+    assert set(emoji.emoji) == {"👏", "🙏", "❤️", "😊", "😢", "👍"}
+    excluded = dict(select_sources(catalog, commercial_ok=True).excluded)
+    assert "figlang2020-sarcasm-reddit-twitter" in excluded and "sarcasm-v2-iac" in excluded
+    assert "fanchuan-parody-en" not in excluded
 
 
 def test_defaults_and_round_trip_through_to_dict() -> None:
     catalog = catalog_from_dict(_catalog(_source(params={"x": 1}, max_rows=10)))
     spec = catalog.sources[0]
     assert spec.path == "ro-offense" and spec.weight == 1.0 and spec.enabled and not spec.article_pairs
+    assert spec.max_positive_rate == {}
     assert catalog.seed == 13 and catalog.dedup.conflict == "unknown"
+    assert not catalog.augment.emoji.enabled  # off unless the catalog turns it on
     again = catalog_from_dict(catalog.to_dict())
     assert again == catalog
+
+
+def test_positive_rate_and_augment_parse_and_round_trip() -> None:
+    catalog = catalog_from_dict(
+        _catalog(
+            _source(max_positive_rate={"mocking": 0.3}),
+            augment={
+                "emoji": {"enabled": True, "add_rate": 0.2, "by": "all", "emoji": ["😊"], "min_words": 2}
+            },
+        )
+    )
+    assert catalog.sources[0].max_positive_rate == {"mocking": 0.3}
+    emoji = catalog.augment.emoji
+    assert (emoji.enabled, emoji.add_rate, emoji.by, emoji.emoji, emoji.min_words) == (
+        True,
+        0.2,
+        "all",
+        ("😊",),
+        2,
+    )
+    assert catalog.to_dict()["augment"]["emoji"]["add_rate"] == 0.2
+    assert catalog_from_dict(catalog.to_dict()) == catalog
+    auto = catalog_from_dict(_catalog(augment={"emoji": {"enabled": True}}))
+    assert auto.augment.emoji.add_rate is None and auto.to_dict()["augment"]["emoji"]["add_rate"] == "auto"
+    assert catalog_from_dict(auto.to_dict()) == auto
 
 
 @pytest.mark.parametrize(
@@ -96,6 +140,14 @@ def test_defaults_and_round_trip_through_to_dict() -> None:
         (_catalog(_source(max_rows=0)), ">= 1"),
         (_catalog(_source(path="/abs/path")), "relative to the data root"),
         (_catalog(_source(article_pairs="yes")), "true or false"),
+        (_catalog(_source(max_positive_rate=0.3)), "mapping of label to rate"),
+        (_catalog(_source(max_positive_rate={"sarcasm": 0.3})), "not a label"),
+        (_catalog(_source(max_positive_rate={"mocking": 1.5})), "max_positive_rate.mocking"),
+        (_catalog(augment={"emoji": {"add_rate": "lots"}}), "add_rate"),
+        (_catalog(augment={"emoji": {"by": "source"}}), "'lang'"),
+        (_catalog(augment={"emoji": {"emoji": []}}), "list of emoji"),
+        (_catalog(augment={"emoji": {"strip": 1.0}}), "did you mean 'strip_rate'"),
+        (_catalog(augment={"exclamation": {}}), "valid keys are emoji"),
         ({"sources": [{"name": "x", "languages": ["en"], "licence": "MIT"}]}, "missing 'converter'"),
         ({"sources": []}, "no 'sources'"),
         (_catalog(_source(), _source()), "listed twice"),

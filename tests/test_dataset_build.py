@@ -16,6 +16,7 @@ from commentmod.training.catalog import (
     CatalogError,
     DataCatalog,
     DedupSpec,
+    EmojiAugmentSpec,
     PairSpec,
     SplitSpec,
     catalog_from_dict,
@@ -27,11 +28,14 @@ from commentmod.training.dataset_build import (
     DataBuildError,
     assign_groups,
     assign_splits,
+    augment_emoji,
     build_dataset,
     cap_records,
     data_sources_for_card,
     deduplicate,
     format_stats,
+    has_emoji,
+    limit_positive_rate,
     load_build_info,
     load_columns,
     load_split,
@@ -40,6 +44,7 @@ from commentmod.training.dataset_build import (
     source_weights,
     stats_from_columns,
     stats_from_records,
+    strip_emoji,
 )
 
 SPLITS = ("train", "validation", "test")
@@ -445,9 +450,9 @@ def test_stats_table_counts_sources_languages_labels_and_splits(tmp_path: Path) 
     result, out = _full_build(tmp_path)
     stats = stats_from_records(result.splits)
     assert stats == stats_from_columns(load_columns(out))
-    tweets = stats.labels[("tweets", "en", False)]
+    tweets = stats.labels[("tweets", "en", "")]
     assert tweets["mocking"]["1"] == 50 and tweets["mocking"]["0"] == 100 and tweets["abusive"]["None"] == 150
-    assert sum(stats.rows[("tweets", "en", False)].values()) == 150
+    assert sum(stats.rows[("tweets", "en", "")].values()) == 150
     table = format_stats(stats)
     lines = table.splitlines()
     assert any(line.startswith("news [synthetic]") for line in lines)
@@ -525,3 +530,151 @@ def test_cli_build_and_stats_with_the_handmade_converter(
         ]
     )
     assert code == 2
+
+
+# --------------------------------------------------------------------------- positive-rate cap
+
+
+def test_positive_rate_cap_is_seeded_and_keeps_other_labels() -> None:
+    records = [_rec("s", i, labels={"mocking": 1}) for i in range(12)]
+    records += [_rec("s", 100 + i, labels={"mocking": 0}) for i in range(9)]
+    records += [_rec("s", 200 + i, labels={"mocking": 1, "abusive": 1}) for i in range(3)]
+    records += [_rec("s", 300, labels={"abusive": 0})]
+    capped, n_capped, n_dropped = limit_positive_rate(records, {"mocking": 0.25}, seed=3)
+    mocking = [r.labels["mocking"] for r in capped]
+    assert mocking.count(0) == 9 and mocking.count(1) == 3  # 0.25 / 0.75 * 9 negatives
+    kept_unknown = sum(1 for r in capped if r.labels["abusive"] == 1 and r.labels["mocking"] is None)
+    assert (n_capped, n_dropped) == (12, 12 - kept_unknown) and len(capped) == len(records) - n_dropped
+    # a capped row that still knows another label stays, with mocking unknown
+    assert all(r.labels["mocking"] in (1, None) for r in capped if r.labels["abusive"] == 1)
+    assert sum(1 for r in capped if r.labels["abusive"] == 1) == 3
+    assert any(r.id == "s:300" for r in capped)  # rows without the label are untouched
+    order = [r.id for r in records]
+    assert [r.id for r in capped] == sorted((r.id for r in capped), key=order.index)  # original order
+    assert limit_positive_rate(records, {"mocking": 0.25}, seed=3) == (capped, n_capped, n_dropped)
+    assert limit_positive_rate(records, {"mocking": 0.25}, seed=4)[0] != capped
+    assert limit_positive_rate(records, {}, seed=3) == (records, 0, 0)
+    assert limit_positive_rate(records, {"mocking": 1.0}, seed=3) == (records, 0, 0)
+    only_positive = [_rec("s", i, labels={"mocking": 1}) for i in range(5)]
+    assert limit_positive_rate(only_positive, {"mocking": 0.5}, seed=3) == ([], 5, 5)
+
+
+def test_build_applies_the_positive_rate_cap_and_reports_it(tmp_path: Path) -> None:
+    rows = [_rec("bal", i, labels={"mocking": i % 2}) for i in range(200)]
+    catalog = _catalog(_src("bal", max_positive_rate={"mocking": 0.2}))
+    lookup = _lookup({"bal": lambda folder: iter(rows)})
+    result = build_dataset(catalog, select_sources(catalog), _root(tmp_path, "bal"), lookup=lookup)
+    recs = [r for s in SPLITS for r in result.splits[s]]
+    assert (
+        sum(r.labels["mocking"] == 1 for r in recs) == 25
+        and sum(r.labels["mocking"] == 0 for r in recs) == 100
+    )
+    info = result.info["sources"][0]
+    assert info["capped_positives"] == 75 and info["dropped_positive_rate"] == 75
+    assert info["max_positive_rate"] == {"mocking": 0.2}
+
+
+# --------------------------------------------------------------------------- emoji counterfactuals
+
+
+def test_strip_emoji_removes_whole_sequences_and_tidies_spacing() -> None:
+    assert strip_emoji("Bravo 👏👏, încă un termen ratat 🙄") == "Bravo, încă un termen ratat"
+    assert strip_emoji("family 👨\u200d👩\u200d👧 ok 👍🏽 ❤️ fine") == "family ok fine"
+    assert strip_emoji("line one 😂\n🤡\nline two") == "line one\nline two"
+    assert strip_emoji("no emoji here: ©, 1st!") == "no emoji here: ©, 1st!"
+    assert has_emoji("ok ❤️") and has_emoji("🇷🇴") and not has_emoji("plain, text!")
+
+
+def _mix(lang: str, n_pos: int, n_pos_emoji: int, n_neg: int, n_neg_emoji: int) -> list[CommentRecord]:
+    out = []
+    for i in range(n_pos):
+        text = f"{lang} sure, great plan number {i} as always" + (" 🙄" if i < n_pos_emoji else "")
+        out.append(
+            _rec(
+                "m", i, text, id=f"m:{lang}:{i}", lang=lang, labels={"mocking": 1}, group=f"m:{lang}:g{i % 7}"
+            )
+        )
+    for i in range(n_neg):
+        text = f"{lang} the tram opens in march, line {i}" + (" 😂" if i < n_neg_emoji else "")
+        labels = {"mocking": 0, "abusive": 1 if i % 10 == 9 else 0}
+        out.append(
+            _rec(
+                "m", 0, text, id=f"m:{lang}:{1000 + i}", lang=lang, labels=labels, group=f"m:{lang}:g{i % 5}"
+            )
+        )
+    return out
+
+
+def _share(recs: list[CommentRecord], lang: str, value: int) -> float:
+    cell = [r for r in recs if r.lang == lang and r.labels["mocking"] == value]
+    return sum(has_emoji(r.text) for r in cell) / len(cell)
+
+
+def test_emoji_augmentation_makes_emoji_uninformative_per_language() -> None:
+    records = _mix("ro", 40, 20, 200, 4) + _mix("en", 30, 15, 100, 40)
+    records.append(_rec("m", 5000, "🙄", lang="ro", labels={"mocking": 1}))  # nothing left without emoji
+    records.append(_rec("m", 5001, "spam 👍", lang="ro", synthetic=True, labels={"off_topic": 1}))
+    spec = EmojiAugmentSpec(enabled=True)
+    copies, report = augment_emoji(records, spec, seed=5)
+    after = records + copies
+    for lang in ("ro", "en"):
+        assert abs(_share(after, lang, 1) - _share(after, lang, 0)) < 0.01, lang
+    by_id = {r.id: r for r in records}
+    for copy in copies:
+        base_id, suffix = copy.id.rsplit("#", 1)
+        base = by_id[base_id]
+        assert copy.augmented and not base.augmented and suffix in ("emoji", "noemoji")
+        assert (copy.group, copy.source, copy.licence, copy.lang, copy.labels) == (
+            base.group,
+            base.source,
+            base.licence,
+            base.lang,
+            base.labels,
+        )
+        if suffix == "noemoji":
+            assert has_emoji(base.text) and not has_emoji(copy.text) and copy.text == strip_emoji(base.text)
+        else:
+            assert copy.text.startswith(base.text + " ") and copy.text[len(base.text) + 1 :] in spec.emoji
+            assert base.labels["mocking"] == 0 and base.labels["abusive"] != 1  # never onto abusive rows
+    assert "m:5000" not in {c.id.rsplit("#", 1)[0] for c in copies}  # too short once stripped
+    assert "m:5001" not in {c.id.rsplit("#", 1)[0] for c in copies}  # synthetic rows are left alone
+    ro = report["cells"]["ro"]
+    assert ro["copies"] == {
+        "1": 20,
+        "0": sum(1 for c in copies if c.lang == "ro" and c.labels["mocking"] == 0),
+    }
+    assert ro["before"]["emoji_share"]["1"] > ro["before"]["emoji_share"]["0"]
+    # en: emoji were commoner on mocking=0; emoji-free copies of those rows even it out
+    assert any(c.lang == "en" and c.id.endswith("#noemoji") and c.labels["mocking"] == 0 for c in copies)
+    assert augment_emoji(records, spec, seed=5) == (copies, report)
+    assert augment_emoji(records, EmojiAugmentSpec(enabled=False), seed=5) == ([], {"enabled": False})
+
+
+def test_emoji_augmentation_fixed_rate_and_whole_split_cell() -> None:
+    records = _mix("ro", 40, 20, 200, 0)
+    copies, report = augment_emoji(records, EmojiAugmentSpec(enabled=True, add_rate=0.5, by="all"), seed=1)
+    added = [c for c in copies if c.id.endswith("#emoji")]
+    eligible = sum(1 for r in records if r.labels["mocking"] == 0 and r.labels["abusive"] != 1)
+    assert 0.35 * eligible < len(added) < 0.65 * eligible and set(report["cells"]) == {"all"}
+    copies, _ = augment_emoji(records, EmojiAugmentSpec(enabled=True, strip_rate=0.0, min_words=1), seed=1)
+    assert not any(c.id.endswith("#noemoji") for c in copies)
+
+
+def test_build_augments_the_train_split_only(tmp_path: Path) -> None:
+    rows = _mix("ro", 60, 30, 300, 6)
+    catalog = _catalog(_src("m"), augment={"emoji": {"enabled": True}})
+    lookup = _lookup({"m": lambda folder: iter(rows)})
+    result = build_dataset(catalog, select_sources(catalog), _root(tmp_path, "m"), lookup=lookup)
+    assert result.info["augmented"]["train"] > 0
+    assert result.info["augmented"]["validation"] == result.info["augmented"]["test"] == 0
+    train_groups = {r.group for r in result.splits["train"] if not r.augmented}
+    assert all(r.group in train_groups for r in result.splits["train"] if r.augmented)
+    info = result.info["sources"][0]
+    assert info["augmented_rows"]["train"] == result.info["augmented"]["train"]
+    assert sum(info["rows"].values()) == len(rows)  # real rows are counted apart from the copies
+    assert set(result.info["augment"]["cells"]) == {"ro"}
+    out = save_build(result, tmp_path / "out")
+    assert load_split(out, "train") == result.splits["train"]
+    stats = stats_from_columns(load_columns(out))
+    assert sum(stats.rows[("m", "ro", "augmented")].values()) == result.info["augmented"]["train"]
+    assert any(line.startswith("m [augmented]") for line in format_stats(stats).splitlines())

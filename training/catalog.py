@@ -10,6 +10,7 @@ Layout of the YAML file (every key except ``sources`` is optional)::
     split: {train: 0.8, validation: 0.1, test: 0.1}
     dedup: {conflict: unknown}        # unknown | positive | first
     pairs: {enabled: true, max_fraction: 0.1, min_words: 8}
+    augment: {emoji: {enabled: true, strip_rate: 1.0, add_rate: auto, min_words: 4, by: lang}}
     filters: {commercial_ok: false, langs: null}
     sources:
       - name: ro-offense              # the dataset folder name
@@ -19,6 +20,7 @@ Layout of the YAML file (every key except ``sources`` is optional)::
         licence: Apache-2.0
         params: {}                    # keyword arguments for convert()
         max_rows: null                # deterministic sample cap
+        max_positive_rate: {}         # e.g. {mocking: 0.25}: seeded cap on a label's positive share
         weight: 1.0                   # per-source loss weight, read by training from build_info.json
         article_pairs: false          # use for synthetic off-topic pairs (needs article context)
 """
@@ -36,6 +38,7 @@ from typing import Any
 import yaml
 
 from commentmod.model.errors import CommentmodError
+from commentmod.model.labels import LABELS
 
 DEFAULT_DATA_ROOT = "../shared/datasets"
 DATA_ROOT_ENV = "COMMENTMOD_DATA"
@@ -44,6 +47,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SPLIT_NAMES: tuple[str, ...] = ("train", "validation", "test")
 DEDUP_CONFLICT_MODES: tuple[str, ...] = ("unknown", "positive", "first")
 PAIR_ARTICLE_POOLS: tuple[str, ...] = ("all", "split")
+AUGMENT_CELLS: tuple[str, ...] = ("lang", "all")
+# appended to mocking=0 rows by the emoji augmentation: emoji read as sincere (LABELING.md)
+SINCERE_EMOJI: tuple[str, ...] = ("👏", "🙏", "❤️", "😊", "😢", "👍")
 
 # Licence strings the catalog accepts, by class. ``commercial_ok`` keeps the permissive class only.
 PERMISSIVE_LICENCES: tuple[str, ...] = (
@@ -110,6 +116,7 @@ class SourceSpec:
     path: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     max_rows: int | None = None
+    max_positive_rate: Mapping[str, float] = field(default_factory=dict)
     weight: float = 1.0
     article_pairs: bool = False
     enabled: bool = True
@@ -127,6 +134,7 @@ class SourceSpec:
         out = asdict(self)
         out["languages"] = list(self.languages)
         out["params"] = dict(self.params)
+        out["max_positive_rate"] = dict(self.max_positive_rate)
         return out
 
 
@@ -158,6 +166,37 @@ class PairSpec:
 
 
 @dataclass(frozen=True)
+class EmojiAugmentSpec:
+    """Emoji counterfactuals added to the train split so that "has an emoji" says nothing about mocking.
+
+    ``strip_rate``: share of mocking=1 rows with emoji that get an emoji-free copy (when at least
+    ``min_words`` words remain). ``add_rate``: share of eligible mocking=0 rows that get a copy with a
+    sincere emoji appended; None (``auto`` in YAML) = as many as make P(emoji | mocking) equal for
+    both values within each ``by`` cell (``lang`` or ``all``).
+    """
+
+    enabled: bool = False
+    strip_rate: float = 1.0
+    add_rate: float | None = None
+    min_words: int = 4
+    by: str = "lang"
+    emoji: tuple[str, ...] = SINCERE_EMOJI
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    """Train-only counterfactual augmentation (off unless the catalog turns it on)."""
+
+    emoji: EmojiAugmentSpec = field(default_factory=EmojiAugmentSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        emoji = asdict(self.emoji)
+        emoji["add_rate"] = "auto" if self.emoji.add_rate is None else self.emoji.add_rate
+        emoji["emoji"] = list(self.emoji.emoji)
+        return {"emoji": emoji}
+
+
+@dataclass(frozen=True)
 class DedupSpec:
     """How duplicate comments (same normalised text) are merged: conflicting labels become ..."""
 
@@ -183,6 +222,7 @@ class DataCatalog:
     pairs: PairSpec = field(default_factory=PairSpec)
     dedup: DedupSpec = field(default_factory=DedupSpec)
     filters: FilterSpec = field(default_factory=FilterSpec)
+    augment: AugmentSpec = field(default_factory=AugmentSpec)
 
     def source(self, name: str) -> SourceSpec:
         for spec in self.sources:
@@ -200,6 +240,7 @@ class DataCatalog:
             "split": asdict(self.split),
             "pairs": asdict(self.pairs),
             "dedup": asdict(self.dedup),
+            "augment": self.augment.to_dict(),
             "filters": {
                 "commercial_ok": self.filters.commercial_ok,
                 "langs": None if self.filters.langs is None else list(self.filters.langs),
@@ -276,7 +317,7 @@ def check_licence(licence: Any, where: str) -> str:
 # --------------------------------------------------------------------------- parsing
 
 _SOURCE_KEYS = tuple(f.name for f in fields(SourceSpec))
-_TOP_KEYS = ("seed", "data_root", "split", "pairs", "dedup", "filters", "sources")
+_TOP_KEYS = ("seed", "data_root", "split", "pairs", "dedup", "augment", "filters", "sources")
 
 
 def source_from_dict(data: Any, index: int) -> SourceSpec:
@@ -310,6 +351,7 @@ def source_from_dict(data: Any, index: int) -> SourceSpec:
     max_rows = data.get("max_rows")
     if max_rows is not None:
         max_rows = _int(max_rows, f"{where}.max_rows", minimum=1)
+    max_positive_rate = _positive_rates(data.get("max_positive_rate"), f"{where}.max_positive_rate")
     notes = data.get("notes", "")
     if not isinstance(notes, str):
         raise CatalogError(f"{where}: notes must be text")
@@ -321,11 +363,25 @@ def source_from_dict(data: Any, index: int) -> SourceSpec:
         path=path,
         params=dict(params),
         max_rows=max_rows,
+        max_positive_rate=max_positive_rate,
         weight=_float(data.get("weight", 1.0), f"{where}.weight", 0.0, 100.0),
         article_pairs=_bool(data.get("article_pairs", False), f"{where}.article_pairs"),
         enabled=_bool(data.get("enabled", True), f"{where}.enabled"),
         notes=notes,
     )
+
+
+def _positive_rates(value: Any, where: str) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise CatalogError(f"{where} is {value!r}; write a mapping of label to rate, e.g. {{mocking: 0.25}}")
+    out: dict[str, float] = {}
+    for label, rate in value.items():
+        if label not in LABELS:
+            raise CatalogError(f"{where}: {label!r} is not a label; use {', '.join(LABELS)}")
+        out[label] = _float(rate, f"{where}.{label}", 0.0, 1.0)
+    return out
 
 
 def _split_from_dict(data: Any) -> SplitSpec:
@@ -387,6 +443,37 @@ def _dedup_from_dict(data: Any) -> DedupSpec:
     return DedupSpec(conflict=conflict)
 
 
+def _emoji_augment_from_dict(data: Any) -> EmojiAugmentSpec:
+    where = "augment.emoji"
+    data = _mapping(data, where)
+    names = tuple(f.name for f in fields(EmojiAugmentSpec))
+    _check_keys(data, names, where)
+    d = EmojiAugmentSpec()
+    add_rate = data.get("add_rate", "auto")
+    by = data.get("by", d.by)
+    if by not in AUGMENT_CELLS:
+        raise CatalogError(
+            f"{where}.by is {by!r}; write 'lang' (balance within each language) or 'all' (whole train split)"
+        )
+    emoji = data.get("emoji", list(d.emoji))
+    if not isinstance(emoji, list) or not emoji or not all(isinstance(e, str) and e.strip() for e in emoji):
+        raise CatalogError(f"{where}.emoji is {emoji!r}; write a list of emoji, e.g. [👏, 🙏, 😊]")
+    return EmojiAugmentSpec(
+        enabled=_bool(data.get("enabled", d.enabled), f"{where}.enabled"),
+        strip_rate=_float(data.get("strip_rate", d.strip_rate), f"{where}.strip_rate", 0.0, 1.0),
+        add_rate=None if add_rate == "auto" else _float(add_rate, f"{where}.add_rate (or auto)", 0.0, 1.0),
+        min_words=_int(data.get("min_words", d.min_words), f"{where}.min_words", minimum=1),
+        by=by,
+        emoji=tuple(emoji),
+    )
+
+
+def _augment_from_dict(data: Any) -> AugmentSpec:
+    data = _mapping(data, "augment")
+    _check_keys(data, ("emoji",), "augment")
+    return AugmentSpec(emoji=_emoji_augment_from_dict(data.get("emoji")))
+
+
 def _filters_from_dict(data: Any) -> FilterSpec:
     data = _mapping(data, "filters")
     _check_keys(data, ("commercial_ok", "langs"), "filters")
@@ -420,6 +507,7 @@ def catalog_from_dict(data: Any) -> DataCatalog:
         split=_split_from_dict(data.get("split")),
         pairs=_pairs_from_dict(data.get("pairs")),
         dedup=_dedup_from_dict(data.get("dedup")),
+        augment=_augment_from_dict(data.get("augment")),
         filters=_filters_from_dict(data.get("filters")),
     )
 

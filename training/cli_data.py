@@ -6,6 +6,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from commentmod.model.errors import CommentmodError
 
@@ -77,8 +78,23 @@ def run_build(args: argparse.Namespace) -> int:
         print("\nskipped sources:")
         for item in skipped:
             print(f"  {item['name']}: {item['reason']}")
+    _print_augment(result.info.get("augment", {}))
     print(f"\nwrote {out} in {time.perf_counter() - start:.1f}s")
     return 0
+
+
+def _print_augment(report: dict[str, Any]) -> None:
+    """One line per cell: the share of rows with emoji per mocking value, before -> after augmenting."""
+    if not report.get("enabled"):
+        return
+    print(f"\nemoji counterfactuals (train only): {report['copies']} copies")
+    for cell, item in report["cells"].items():
+        before, after = item["before"]["emoji_share"], item["after"]["emoji_share"]
+        print(
+            f"  {cell}: P(emoji | mocking=1) {before['1']:.3f} -> {after['1']:.3f}, "
+            f"P(emoji | mocking=0) {before['0']:.3f} -> {after['0']:.3f} "
+            f"(+{item['copies']['1']} / +{item['copies']['0']} rows)"
+        )
 
 
 def run_stats(args: argparse.Namespace) -> int:

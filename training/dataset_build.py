@@ -3,13 +3,18 @@
 Pipeline (each step a small pure function, :func:`build_dataset` chains them)::
 
     load_source     converter -> records (source/licence/ids/groups made catalog-consistent,
-                    language filter, deterministic row cap)
+                    language filter, seeded positive-rate cap, deterministic row cap)
     deduplicate     one record per normalised text across all sources; labels merged
     assign_splits   grouped split by a seeded hash of ``group`` (stable across runs)
     make_article_pairs  per split: synthetic off-topic / on-topic pairs (a minority, ``synthetic=True``)
+    augment_emoji   train split only: emoji counterfactual copies (``augmented=True``)
     to_dataset_dict / save_build   Arrow on disk + ``build_info.json``
 
 Training reads it back with :func:`load_split` and :func:`load_build_info`.
+
+The module is long (~1000 lines) because it holds the whole build pipeline, its Arrow I/O and its
+stats, each step a small pure function; ``train.build_cached`` hashes this file (with the catalog
+and the converters) for its cache key, so splitting it would also need that list updated.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import inspect
 import json
 import logging
 import math
+import re
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -36,6 +42,7 @@ from commentmod.training.catalog import (
     CatalogError,
     DataCatalog,
     DedupSpec,
+    EmojiAugmentSpec,
     PairSpec,
     Selection,
     SourceSpec,
@@ -87,6 +94,8 @@ class SourceLoad:
     dropped_lang: int = 0
     dropped_empty: int = 0
     dropped_cap: int = 0
+    capped_positives: int = 0
+    dropped_positive_rate: int = 0
     seconds: float = 0.0
 
 
@@ -123,6 +132,35 @@ def cap_records(records: list[CommentRecord], max_rows: int | None, seed: int) -
     order = sorted(range(len(records)), key=lambda i: stable_unit(seed, records[i].id))
     keep = sorted(order[:max_rows])
     return [records[i] for i in keep]
+
+
+def limit_positive_rate(
+    records: list[CommentRecord], rates: Mapping[str, float], seed: int
+) -> tuple[list[CommentRecord], int, int]:
+    """Cap each label's positive share among the rows that know it: ``{mocking: 0.25}``.
+
+    For a label with ``p`` positives and ``n`` negatives, at most ``floor(rate / (1 - rate) * n)``
+    positives keep the value 1 (a seeded choice by id); the others get None for that label, and a
+    row left with no known label is dropped. A source with no negatives loses all its positives.
+    Returns ``(records, positives capped, rows dropped)``.
+    """
+    capped: dict[int, set[str]] = defaultdict(set)
+    for label, rate in rates.items():
+        positives = [i for i, r in enumerate(records) if r.labels[label] == 1]
+        negatives = sum(1 for r in records if r.labels[label] == 0)
+        keep = len(positives) if rate >= 1 else math.floor(rate / (1 - rate) * negatives + 1e-9)
+        order = sorted(positives, key=lambda i: stable_unit(seed, f"posrate:{label}:{records[i].id}"))
+        for i in order[keep:]:
+            capped[i].add(label)
+    out: list[CommentRecord] = []
+    for i, rec in enumerate(records):
+        if i not in capped:
+            out.append(rec)
+            continue
+        kept = replace(rec, labels={**rec.labels, **dict.fromkeys(capped[i])})
+        if any(v is not None for v in kept.labels.values()):
+            out.append(kept)
+    return out, sum(len(v) for v in capped.values()), len(records) - len(out)
 
 
 def check_params(convert: Converter, params: Mapping[str, Any], spec: SourceSpec) -> None:
@@ -191,18 +229,22 @@ def load_source(
         logger.warning("skipping %s: %s (use --strict to stop on this)", spec.name, result.reason)
         result.records = []
         return result
+    records, result.capped_positives, result.dropped_positive_rate = limit_positive_rate(
+        records, spec.max_positive_rate, seed
+    )
     capped = cap_records(records, spec.max_rows, seed)
     result.dropped_cap = len(records) - len(capped)
     result.records = capped
     result.seconds = time.perf_counter() - start
     logger.info(
-        "%s: %d records (read %d, dropped %d lang, %d empty, %d over cap) in %.1fs",
+        "%s: %d records (read %d, dropped %d lang, %d empty, %d over cap; %d positives capped) in %.1fs",
         spec.name,
         len(capped),
         result.read,
         result.dropped_lang,
         result.dropped_empty,
         result.dropped_cap,
+        result.capped_positives,
         result.seconds,
     )
     return result
@@ -520,6 +562,131 @@ def make_article_pairs(
     return out
 
 
+# --------------------------------------------------------------------------- emoji counterfactuals
+
+# The code points that render as emoji (the ranges of ``training/cues.py``: pictographs, emoticons,
+# transport, supplemental symbols, flags, misc symbols, dingbats), and what glues them into sequences
+# (variation selectors, ZWJ, keycaps, tag characters; skin tones sit inside the first range).
+_EMOJI_CLASS = "\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u231a\u231b\u23e9-\u23fa"
+_EMOJI = re.compile(f"[{_EMOJI_CLASS}]")
+_EMOJI_SEQUENCE = re.compile(
+    f"[{_EMOJI_CLASS}](?:[\ufe0e\ufe0f\u20e3\U000e0020-\U000e007f]|\u200d?[{_EMOJI_CLASS}])*"
+)
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.!?;:)])")
+_RUNS_OF_SPACES = re.compile(r"[ \t]{2,}")
+AUGMENT_LABEL = "mocking"
+
+
+def has_emoji(text: str) -> bool:
+    """True when ``text`` has an emoji character (the same test as ``training/cues.py``)."""
+    return bool(_EMOJI.search(text))
+
+
+def strip_emoji(text: str) -> str:
+    """``text`` without its emoji (whole sequences: skin tones, ZWJ, variation selectors), spacing tidied."""
+    out = _EMOJI_SEQUENCE.sub(" ", text)
+    out = _SPACE_BEFORE_PUNCT.sub(r"\1", out)
+    lines = [_RUNS_OF_SPACES.sub(" ", line).strip() for line in out.split("\n")]
+    return "\n".join(line for line in lines if line)
+
+
+def _word_count(text: str) -> int:
+    return len(normalise_for_dedup(text).split())
+
+
+def _emoji_share(records: Sequence[CommentRecord]) -> float | None:
+    return sum(has_emoji(r.text) for r in records) / len(records) if records else None
+
+
+def _copy(rec: CommentRecord, text: str, suffix: str) -> CommentRecord:
+    return replace(rec, id=f"{rec.id}#{suffix}", text=text, augmented=True)
+
+
+def _negative_copies(
+    negatives: Sequence[CommentRecord], target: float, spec: EmojiAugmentSpec, seed: int
+) -> list[CommentRecord]:
+    """Copies of mocking=0 rows that bring their emoji share to ``target`` (or the fixed ``add_rate``).
+
+    Too few emoji: sincere emoji appended to rows without one (never to abusive rows: "hope you
+    break a leg 👍" is taunting). Too many (``auto`` only): emoji-free copies of rows with emoji.
+    """
+    n, e = len(negatives), sum(has_emoji(r.text) for r in negatives)
+    plain = [r for r in negatives if not has_emoji(r.text) and r.labels["abusive"] != 1]
+    plain.sort(key=lambda r: stable_unit(seed, f"augment:add:{r.id}"))
+    if spec.add_rate is not None:
+        chosen = [r for r in plain if stable_unit(seed, f"augment:rate:{r.id}") < spec.add_rate]
+    elif e < target * n:
+        need = len(plain) if target >= 1 else math.ceil((target * n - e) / (1 - target) - 1e-9)
+        chosen = plain[:need]
+    else:
+        emoji_rows = [
+            r for r in negatives if has_emoji(r.text) and _word_count(strip_emoji(r.text)) >= spec.min_words
+        ]
+        emoji_rows.sort(key=lambda r: stable_unit(seed, f"augment:strip0:{r.id}"))
+        need = len(emoji_rows) if target <= 0 else math.ceil(e / target - n - 1e-9)
+        return [_copy(r, strip_emoji(r.text), "noemoji") for r in emoji_rows[: max(0, need)]]
+    out = []
+    for rec in chosen:
+        emoji = spec.emoji[int(stable_unit(seed, f"augment:which:{rec.id}") * len(spec.emoji))]
+        out.append(_copy(rec, f"{rec.text} {emoji}", "emoji"))
+    return out
+
+
+def _cell_report(before: Sequence[CommentRecord], after: Sequence[CommentRecord]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for tag, recs in (("before", before), ("after", after)):
+        pos = [r for r in recs if r.labels[AUGMENT_LABEL] == 1]
+        neg = [r for r in recs if r.labels[AUGMENT_LABEL] == 0]
+        out[tag] = {
+            "rows": {"1": len(pos), "0": len(neg)},
+            "emoji_share": {"1": _emoji_share(pos), "0": _emoji_share(neg)},
+        }
+    return out
+
+
+def augment_emoji(
+    records: Sequence[CommentRecord], spec: EmojiAugmentSpec, seed: int
+) -> tuple[list[CommentRecord], dict[str, Any]]:
+    """Emoji counterfactual copies for the train split; returns ``(copies, report)``.
+
+    Per cell (language, or the whole split with ``by: all``) that has both mocking values:
+    1. each mocking=1 row with emoji gets (at ``strip_rate``) a copy without them, when at least
+       ``min_words`` words remain: the mockery is in the words, not only in the emoji;
+    2. mocking=0 rows get copies (:func:`_negative_copies`) until P(emoji | 0) = P(emoji | 1).
+    Copies keep source, licence, group (same split), labels and article; id ``#noemoji``/``#emoji``,
+    ``augmented=True``. Synthetic pair rows and rows with unknown mocking are neither used nor copied.
+    """
+    if not spec.enabled:
+        return [], {"enabled": False}
+    cells: dict[str, list[CommentRecord]] = defaultdict(list)
+    for rec in records:
+        if not rec.synthetic and not rec.augmented and rec.labels[AUGMENT_LABEL] is not None:
+            cells[rec.lang if spec.by == "lang" else "all"].append(rec)
+    copies: list[CommentRecord] = []
+    report: dict[str, Any] = {"enabled": True, "label": AUGMENT_LABEL, "by": spec.by, "cells": {}}
+    for cell, recs in sorted(cells.items()):
+        pos = [r for r in recs if r.labels[AUGMENT_LABEL] == 1]
+        neg = [r for r in recs if r.labels[AUGMENT_LABEL] == 0]
+        if not pos or not neg:
+            continue
+        twins = [
+            _copy(r, stripped, "noemoji")
+            for r in pos
+            if has_emoji(r.text)
+            and stable_unit(seed, f"augment:strip:{r.id}") < spec.strip_rate
+            and _word_count(stripped := strip_emoji(r.text)) >= spec.min_words
+        ]
+        target = sum(has_emoji(r.text) for r in pos) / (len(pos) + len(twins))
+        added = _negative_copies(neg, target, spec, seed)
+        copies += twins + added
+        report["cells"][cell] = {
+            **_cell_report(recs, [*recs, *twins, *added]),
+            "copies": {"1": len(twins), "0": len(added)},
+        }
+    report["copies"] = len(copies)
+    return copies, report
+
+
 # --------------------------------------------------------------------------- whole build
 
 
@@ -561,7 +728,10 @@ def build_dataset(
     for name in SPLIT_NAMES:
         pairs = make_article_pairs(splits[name], catalog.pairs, catalog.seed, pair_sources, everything)
         splits[name].extend(pairs)
+    augmented, augment_report = augment_emoji(splits["train"], catalog.augment.emoji, catalog.seed)
+    splits["train"].extend(augmented)
     info = build_info(catalog, selection, data_root, loads, splits, dedup_report)
+    info["augment"] = augment_report
     info["elapsed_s"] = round(time.perf_counter() - start, 2)
     return BuildResult(splits=splits, info=info)
 
@@ -577,9 +747,11 @@ def build_info(
     """The JSON-able description of a build (sources with licence and rows per split, config, seed)."""
     real: dict[str, Counter[str]] = defaultdict(Counter)
     synthetic: dict[str, Counter[str]] = defaultdict(Counter)
+    augmented: dict[str, Counter[str]] = defaultdict(Counter)
     for split, recs in splits.items():
         for rec in recs:
-            (synthetic if rec.synthetic else real)[rec.source][split] += 1
+            bucket = synthetic if rec.synthetic else augmented if rec.augmented else real
+            bucket[rec.source][split] += 1
     sources = []
     for load in loads:
         spec = load.spec
@@ -596,13 +768,17 @@ def build_info(
                 "params": dict(spec.params),
                 "weight": spec.weight,
                 "max_rows": spec.max_rows,
+                "max_positive_rate": dict(spec.max_positive_rate),
                 "read": load.read,
                 "dropped_lang": load.dropped_lang,
                 "dropped_empty": load.dropped_empty,
                 "dropped_cap": load.dropped_cap,
+                "capped_positives": load.capped_positives,
+                "dropped_positive_rate": load.dropped_positive_rate,
                 "dropped_duplicates": dedup_report.removed.get(spec.name, 0),
                 "rows": {s: real[spec.name][s] for s in SPLIT_NAMES},
                 "synthetic_rows": {s: synthetic[spec.name][s] for s in SPLIT_NAMES},
+                "augmented_rows": {s: augmented[spec.name][s] for s in SPLIT_NAMES},
                 "seconds": round(load.seconds, 2),
             }
         )
@@ -621,6 +797,7 @@ def build_info(
         "sources": sources,
         "splits": {s: len(splits[s]) for s in SPLIT_NAMES},
         "synthetic": {s: sum(1 for r in splits[s] if r.synthetic) for s in SPLIT_NAMES},
+        "augmented": {s: sum(1 for r in splits[s] if r.augmented) for s in SPLIT_NAMES},
         "dedup": dedup_report.to_dict(),
         "config": catalog.to_dict(),
     }
@@ -636,7 +813,7 @@ def _features() -> Any:
     for col in ROW_COLUMNS:
         if col in LABELS:
             spec[col] = Value("int8")
-        elif col == "synthetic":
+        elif col in ("synthetic", "augmented"):
             spec[col] = Value("bool")
         else:
             spec[col] = Value("string")
@@ -749,10 +926,13 @@ def data_sources_for_card(info: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 @dataclass
 class Stats:
-    """Counts per (source, lang, synthetic): rows per split and label values 1/0/None."""
+    """Counts per (source, lang, kind): rows per split and label values 1/0/None.
 
-    rows: dict[tuple[str, str, bool], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    labels: dict[tuple[str, str, bool], dict[str, Counter[str]]] = field(
+    ``kind`` is ``""`` for real rows, ``"synthetic"`` for off-topic pairs, ``"augmented"`` for copies.
+    """
+
+    rows: dict[tuple[str, str, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    labels: dict[tuple[str, str, str], dict[str, Counter[str]]] = field(
         default_factory=lambda: defaultdict(lambda: {n: Counter() for n in LABELS})
     )
     split_labels: dict[str, dict[str, Counter[str]]] = field(
@@ -765,8 +945,10 @@ def stats_from_columns(columns: Mapping[str, Mapping[str, Sequence[Any]]]) -> St
     stats = Stats()
     for split, cols in columns.items():
         n = len(cols["id"])
+        augmented = cols.get("augmented") or [False] * n
         for i in range(n):
-            key = (str(cols["source"][i]), str(cols["lang"][i]), bool(cols["synthetic"][i]))
+            kind = "synthetic" if cols["synthetic"][i] else "augmented" if augmented[i] else ""
+            key = (str(cols["source"][i]), str(cols["lang"][i]), kind)
             stats.rows[key][split] += 1
             for name in LABELS:
                 value = str(cols[name][i])
@@ -789,12 +971,12 @@ def format_stats(stats: Stats) -> str:
     lines: list[list[str]] = []
     totals: Counter[str] = Counter()
     for key in sorted(stats.rows):
-        source, lang, synthetic = key
+        source, lang, kind = key
         counts = stats.rows[key]
         totals.update(counts)
         lines.append(
             [
-                source + (" [synthetic]" if synthetic else ""),
+                source + (f" [{kind}]" if kind else ""),
                 lang,
                 *(str(counts.get(s, 0)) for s in SPLIT_NAMES),
                 str(sum(counts.values())),
