@@ -4,11 +4,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BASE ?= artifacts/base-e5
-RUN ?= runs/quick
-ARTIFACT ?= artifacts/quick
+RUN ?= runs/demo
+ARTIFACT ?= artifacts/demo
+DEMO_DATA ?= out/data-demo
 DATA_ROOT ?= ../shared/datasets
+export COMMENTMOD_DATA ?= $(DATA_ROOT)
+# `make model`: the full model, each stage skipped when its output is there (resumable)
+FULL_DATA ?= data/full
+FULL_RUN ?= runs/full
+FULL_ARTIFACT ?= artifacts/full
 
-.PHONY: venv test lint demo base-model clean
+.PHONY: venv test lint demo model base-model clean clean-model
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,11 +37,41 @@ test: lint
 base-model: $(STAMP)
 	$(BIN)/commentmod base-model --out $(BASE)
 
+# demo: n-gram model on every commercial-use training row + a short transformer run, stacked per label
 demo: base-model
 	rm -rf $(RUN)
-	$(BIN)/commentmod train --config configs/quick.yaml --base $(BASE) --out $(RUN)
-	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT) --force --int8-fallback-fp32
+	$(BIN)/commentmod data build --config configs/data.yaml --commercial-ok --out $(DEMO_DATA)
+	$(BIN)/commentmod train --config configs/demo.yaml --base $(BASE) --data $(DEMO_DATA) --out $(RUN)
+	$(BIN)/commentmod hybrid --model $(RUN) --data $(DEMO_DATA) --max-validation-rows 3000
+	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT) --force \
+		--validation-data $(DEMO_DATA) --validation-rows 2000
 	$(BIN)/commentmod score examples/ --model $(ARTIFACT) --out out/demo.jsonl --overwrite --table
+
+# model: data build -> train configs/full.yaml -> evaluate (fits the hybrid stacker) -> export.
+# Interrupted? Run `make model` again: finished stages are skipped and training resumes from its
+# last checkpoint. Start over with `make clean-model`.
+model: $(FULL_ARTIFACT)/commentmod.json
+	@echo "make model: done -> $(FULL_ARTIFACT) (report: $(FULL_RUN)/EVALUATION.md)"
+
+$(FULL_DATA)/build_info.json: configs/data.yaml | $(STAMP)
+	@echo "== make model 1/4: data build (~1 min)"
+	$(BIN)/commentmod data build --config configs/data.yaml --out $(FULL_DATA)
+
+$(FULL_RUN)/model.safetensors: $(FULL_DATA)/build_info.json | base-model
+	@echo "== make model 2/4: train configs/full.yaml (<= 55 min; progress bar with ETA)"
+	$(BIN)/commentmod train --config configs/full.yaml --base $(BASE) --data $(FULL_DATA) \
+		--out $(FULL_RUN) $(if $(wildcard $(FULL_RUN)/train_state),--resume,)
+
+$(FULL_RUN)/metrics.json: $(FULL_RUN)/model.safetensors
+	@echo "== make model 3/4: evaluate on the test split, fit the hybrid stacker (~8 min)"
+	$(BIN)/commentmod evaluate --model $(FULL_RUN) --data $(FULL_DATA) --split test
+
+$(FULL_ARTIFACT)/commentmod.json: $(FULL_RUN)/metrics.json
+	@echo "== make model 4/4: export to ONNX with the int8 gate (~4 min)"
+	$(BIN)/commentmod export --model $(FULL_RUN) --out $(FULL_ARTIFACT) --force --validation-data $(FULL_DATA)
+
+clean-model:
+	rm -rf $(FULL_DATA) $(FULL_RUN) $(FULL_ARTIFACT)
 
 clean:
 	rm -rf runs artifacts out

@@ -1,19 +1,29 @@
-"""``commentmod score``: read comment dumps, score them, write one row per record."""
+"""``commentmod score``: read comment dumps, score them, write one row per record.
+
+Exit codes: 0 - the run finished and every record has its row (rows of unreadable records or
+files have status ``error`` and are counted in the summary); 2 - the model, the arguments or the
+output are unusable (missing input, output that is an input, output locked by another run, inputs
+changed under ``--resume``, disk full): fix it and rerun, with ``--resume`` when rows were written;
+130 - interrupted (rerun with ``--resume``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from commentmod.model.errors import CommentmodError
-from commentmod.serving.pipeline import Summary, run_scoring
-from commentmod.serving.readers import FORMATS, InputRecord, ReaderOptions, read_inputs
+from commentmod.serving.pipeline import Summary, score_inputs
+from commentmod.serving.progress import Progress
+from commentmod.serving.readers import FORMATS, ReaderOptions
+from commentmod.serving.sanitize import terminal_safe
 
 log = logging.getLogger("commentmod.score")
+
+TABLE_ROWS = 200
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,29 +38,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-text", action="store_true", help="leave the comment text out of the output")
     parser.add_argument("--table", action="store_true", help="print a table of flagged comments")
     parser.add_argument("--include-pingbacks", action="store_true", help="WXR: score pingbacks/trackbacks")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or progress log lines")
+    parser.add_argument(
+        "--progress-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="when stderr is not a terminal: a progress log line this often (default 10)",
+    )
     for name in ("text", "id", "title", "context"):
         parser.add_argument(
             f"--{name}-col", default=None, help=f"column holding the {name} (CSV/JSONL/Parquet)"
         )
 
 
-def _records(args: argparse.Namespace, options: ReaderOptions) -> Iterator[InputRecord]:
-    return read_inputs(args.inputs, args.format, options)
-
-
 def _shorten(text: str | None, width: int) -> str:
-    text = " ".join((text or "").split())
+    text = " ".join(terminal_safe(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def format_table(rows: list[dict[str, Any]], labels: tuple[str, ...], width: int = 70) -> str:
-    """A plain-text table of flagged rows: id, flags, scores, start of the text."""
+    """A plain-text table of flagged rows: id, flags, scores, start of the text (terminal-safe)."""
     header = f"{'id':<24} {'flags':<24} " + " ".join(f"{lab[:8]:>8}" for lab in labels) + "  text"
     lines = [header, "-" * len(header)]
     for row in rows:
-        flags = ",".join(k for k, v in row["flags"].items() if v)
-        scores = " ".join(f"{row['scores'][lab]:>8.2f}" for lab in labels)
+        flags = ",".join(k for k, v in (row["flags"] or {}).items() if v)
+        scores = " ".join(
+            f"{'-':>8}" if row["scores"] is None else f"{row['scores'][lab]:>8.2f}" for lab in labels
+        )
         lines.append(
             f"{_shorten(str(row['id']), 24):<24} {flags:<24} {scores}  {_shorten(row.get('text'), width)}"
         )
@@ -65,6 +80,8 @@ def format_summary(summary: Summary, labels: tuple[str, ...], out: Path) -> str:
         f"errors: {summary.status['error']}",
         f"flagged: {summary.any_flagged}",
     ]
+    if summary.kept:
+        parts.append(f"kept from the interrupted run: {summary.kept}")
     per_label = ", ".join(f"{lab} {summary.flagged[lab]}" for lab in labels)
     return f"{'  '.join(parts)}  ({per_label})  -> {out}"
 
@@ -79,44 +96,34 @@ def run(args: argparse.Namespace) -> int:
         context_col=args.context_col,
         include_pingbacks=args.include_pingbacks,
     )
+    flagged_rows: list[dict[str, Any]] = []
+
+    def keep_flagged(row: dict[str, Any]) -> None:
+        if args.table and row["flagged"] and len(flagged_rows) < TABLE_ROWS:
+            flagged_rows.append(row)
+
+    progress = None if args.no_progress else Progress(interval=args.progress_every)
     try:
         scorer = Scorer.load(args.model, threads=args.threads)
-        # fail fast on unusable input (missing file, unknown or unsafe format) before writing anything
-        total = None
-        show_progress = sys.stderr.isatty() and not args.no_progress
-        if show_progress:
-            total = sum(1 for _ in _records(args, options))
-        else:
-            next(iter(_records(args, options)), None)
-        flagged_rows: list[dict[str, Any]] = []
-
-        def keep_flagged(row: dict[str, Any]) -> None:
-            if args.table and row["flagged"] and len(flagged_rows) < 200:
-                flagged_rows.append(row)
-
-        progress = None
-        if show_progress:
-            from tqdm import tqdm
-
-            progress = tqdm(total=total, unit="rec", desc="scoring", file=sys.stderr, smoothing=0.1)
-        try:
-            summary = run_scoring(
-                _records(args, options),
-                scorer,
-                args.out,
-                batch_size=args.batch_size,
-                resume=args.resume,
-                overwrite=args.overwrite,
-                include_text=not args.no_text,
-                progress=progress,
-                on_row=keep_flagged,
-            )
-        finally:
-            if progress is not None:
-                progress.close()
+        summary = score_inputs(
+            args.inputs,
+            scorer,
+            args.out,
+            fmt=args.format,
+            options=options,
+            batch_size=args.batch_size,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            include_text=not args.no_text,
+            progress=progress,
+            on_row=keep_flagged,
+        )
     except CommentmodError as exc:
         log.error("%s", exc)
         return 2
+    finally:
+        if progress is not None:
+            progress.close()
     labels = tuple(scorer.labels)
     if args.table:
         print(f"\nFlagged comments ({summary.any_flagged} of {summary.records}):")

@@ -5,7 +5,9 @@ with a fake scorer; ``commentmod serve`` loads an artifact and runs it with uvic
 
 Endpoints: ``GET /health``, ``GET /labels`` and ``POST /score`` with
 ``{"comments": [str | {"id", "text", "article_title", "article_text"}, ...]}``,
-answering ``{"model": ..., "results": [Result.to_dict(), ...]}`` in input order.
+answering ``{"model": ..., "results": [Result.to_dict(), ...]}`` in input order. A comment that is
+not scored (status ``empty`` or ``error``) has ``"scores": null`` and ``"flags": null``, as in the
+batch outputs.
 """
 
 from __future__ import annotations

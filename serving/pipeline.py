@@ -1,34 +1,80 @@
-"""Batch scoring of comment dumps: records in, one output row per record out, resumable.
+"""Batch scoring of comment dumps: records in, one output row per record out, resumable and safe.
 
-The output is written in input order and flushed (and fsynced) after every
-batch. For JSONL the output file is its own journal; for ``.csv`` and
-``.parquet`` a journal ``OUT.partial.jsonl`` is written and converted at the
-end. ``resume`` counts the complete rows already in the journal (dropping a
-torn last line), skips that many input records and appends the rest, so a run
-killed with ``kill -9`` completes with no duplicate and no missing record.
+Contract (``commentmod score``; the files are described in :mod:`commentmod.serving.journal`):
+
+* The output is written in input order, appended and fsynced after every batch. For JSONL the
+  output file is its own journal; ``.csv`` and ``.parquet`` are converted from the journal
+  ``OUT.partial.jsonl`` at the end. ``resume`` keeps the complete rows already in the journal
+  (cutting a torn last line), skips that many input records and appends the rest, so a run killed
+  with ``kill -9`` or stopped by a full disk completes with no duplicate and no missing record.
+* The output may not be an input (or a link to one, or inside an input directory); one run at a
+  time holds ``OUT.lock``; ``OUT.inputs.json`` fingerprints the inputs and a resume refuses changed
+  inputs.
+* A record never stops a run: an exception while reading a file, cleaning, scoring or serialising
+  one record becomes an ``error`` row with its location. A file that breaks mid-way yields the
+  records read so far plus one error row, and the next file is read. Only an unusable output
+  (:class:`OutputError`), a model failing on :data:`MAX_FAILURE_STREAK` records in a row
+  (:class:`ScoringAborted`) or an interrupt stop the run, and then it can be resumed.
+* Not scored (``empty``/``error``) is ``None``: ``scores`` and ``flags`` are null, ``flagged`` is false.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
+import dataclasses
+import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from commentmod.model.errors import CommentmodError
+from commentmod.serving.journal import (
+    OUTPUT_FORMATS,
+    JournalState,
+    JournalWriter,
+    OutputError,
+    OutputLock,
+    check_fingerprint,
+    check_output_paths,
+    dump_row,
+    input_fingerprint,
+    journal_path,
+    output_format,
+    read_journal,
+    write_fingerprint,
+)
+from commentmod.serving.progress import Progress, estimate_records
+from commentmod.serving.readers import ReaderOptions, detect_format, expand_inputs, read_file
 from commentmod.serving.readers.base import InputRecord
 from commentmod.serving.result import Result
+from commentmod.serving.sanitize import clean_record
+from commentmod.serving.writers import finalise
 
-OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
+log = logging.getLogger("commentmod.score")
+
+MAX_FAILURE_STREAK = 200  # records in a row the model fails on before the run stops (broken model)
+_FAILED = "scoring_failed"  # Result.extra key marking a record the model failed on
+
+__all__ = [
+    "OUTPUT_FORMATS",
+    "OutputError",
+    "ScorerLike",
+    "ScoringAborted",
+    "Summary",
+    "journal_path",
+    "output_format",
+    "output_row",
+    "read_files",
+    "run_scoring",
+    "score_inputs",
+    "score_records",
+]
 
 
-class OutputError(CommentmodError):
-    """The output file cannot be written or resumed."""
+class ScoringAborted(CommentmodError):
+    """The model failed on every one of many records in a row: stop (and keep the output resumable)."""
 
 
 class ScorerLike(Protocol):
@@ -43,49 +89,105 @@ class ScorerLike(Protocol):
     def score(self, items: Sequence[Any]) -> list[Result]: ...
 
 
-def output_format(path: Path) -> str:
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix in ("jsonl", "ndjson", "json"):
-        return "jsonl"
-    if suffix in OUTPUT_FORMATS:
-        return suffix
-    raise OutputError(f"output {path} has an unknown extension; use .jsonl, .csv or .parquet")
+# --------------------------------------------------------------------------- reading
 
 
-def journal_path(out: Path) -> Path:
-    return out if output_format(out) == "jsonl" else out.with_name(out.name + ".partial.jsonl")
+def read_files(
+    files: Sequence[Path], fmt: str = "auto", options: ReaderOptions | None = None
+) -> Iterator[InputRecord]:
+    """Records of every file in order; a file that cannot be read (or breaks mid-way) gives one
+    error record where reading stopped, and the next file is read. A file with no records is
+    reported on stderr (a page whose comment section was not recognised, an empty dump)."""
+    options = options if options is not None else ReaderOptions()
+    for path in files:
+        count = 0
+        try:
+            for record in read_file(path, fmt, options):
+                count += 1
+                yield record
+        except Exception as exc:  # any reader failure: the rest of this file is one error row
+            where = f"{path} after record {count}" if count else str(path)
+            what = "the rest of the file" if count else "the file"
+            log.warning("%s: could not read %s: %s", path, what, exc)
+            yield InputRecord(None, None, str(path), where, error=f"could not read {what}: {exc}")
+            continue
+        if count == 0:
+            log.warning("%s: no comments found in this file (0 records)%s", path, _empty_hint(path, fmt))
 
 
-def _error_result(record: InputRecord, labels: Sequence[str]) -> Result:
+def _empty_hint(path: Path, fmt: str) -> str:
+    try:
+        kind = fmt if fmt != "auto" else detect_format(path)
+    except CommentmodError:
+        return ""
+    if kind == "page":
+        return "; the page reader found no comment section - check it is a page text dump with comments"
+    return ""
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def error_result(record: InputRecord, message: str) -> Result:
     return Result(
         id=record.id,
-        scores={k: 0.0 for k in labels},
-        flags={k: False for k in labels},
+        scores=None,
+        flags=None,
         flagged=False,
         status="error",
-        error=f"{record.location}: {record.error}",
+        error=f"{record.location}: {message}",
     )
+
+
+def _score_isolating(records: list[InputRecord], scorer: ScorerLike) -> list[Result]:
+    """Results of ``records``; when the batch fails, each record is scored alone and a record
+    that still fails becomes an error result."""
+    if not records:
+        return []
+    try:
+        results = scorer.score([r.as_item() for r in records])
+        if len(results) != len(records):
+            raise ValueError(f"the scorer returned {len(results)} results for {len(records)} comments")
+        return list(results)
+    except Exception as exc:  # isolation boundary: find the record that fails
+        if len(records) == 1:
+            log.debug("scoring %s failed", records[0].location, exc_info=True)
+            failed = error_result(records[0], f"could not score this comment: {type(exc).__name__}: {exc}")
+            return [dataclasses.replace(failed, extra={_FAILED: True})]
+        log.warning("a batch of %d records failed (%s); scoring them one by one", len(records), exc)
+        return [res for rec in records for res in _score_isolating([rec], scorer)]
 
 
 def score_records(
     records: Iterable[InputRecord], scorer: ScorerLike, batch_size: int = 64
 ) -> Iterator[list[tuple[InputRecord, Result]]]:
-    """Batches of (record, result) pairs in input order; unreadable records are never sent to the model."""
+    """Batches of (record, result) pairs in input order. Records are cleaned first; unreadable
+    records are never sent to the model; a record the model fails on becomes an error result."""
     it = iter(records)
-    while batch := list(islice(it, batch_size)):
+    streak = 0
+    while batch := [clean_record(r) for r in islice(it, max(1, batch_size))]:
         good = [r for r in batch if r.error is None]
-        scored = iter(scorer.score([r.as_item() for r in good]) if good else [])
+        scored = iter(_score_isolating(good, scorer))
         out = []
         for record in batch:
-            result = _error_result(record, scorer.labels) if record.error is not None else next(scored)
+            if record.error is not None:
+                out.append((record, error_result(record, record.error)))
+                continue
+            result = next(scored)
+            streak = streak + 1 if result.extra.get(_FAILED) else 0
             out.append((record, result))
+        if streak >= MAX_FAILURE_STREAK:
+            raise ScoringAborted(
+                f"the model failed on {streak} records in a row (last: {out[-1][1].error}); "
+                "the model or the machine is unusable - fix it and rerun with --resume"
+            )
         yield out
 
 
 def output_row(
     record: InputRecord, result: Result, model_id: str, include_text: bool = True
 ) -> dict[str, Any]:
-    """The output schema: one row per input record."""
+    """The output schema: one row per input record (``scores``/``flags`` null when not scored)."""
     row: dict[str, Any] = {
         "id": record.id,
         "source": record.source,
@@ -97,9 +199,11 @@ def output_row(
     row.update(
         {
             "article_title": record.article_title,
-            "scores": {k: round(float(v), 6) for k, v in result.scores.items()},
-            "flags": dict(result.flags),
-            "flagged": result.flagged,
+            "scores": None
+            if result.scores is None
+            else {k: round(float(v), 6) for k, v in result.scores.items()},
+            "flags": None if result.flags is None else {k: bool(v) for k, v in result.flags.items()},
+            "flagged": bool(result.flagged),
             "status": result.status,
             "error": result.error,
             "model": model_id,
@@ -109,14 +213,33 @@ def output_row(
     return row
 
 
+def _row_and_line(
+    record: InputRecord, result: Result, model_id: str, include_text: bool
+) -> tuple[dict[str, Any], str]:
+    """The row and its JSONL line; a row that cannot be built or serialised becomes an error row."""
+    try:
+        row = output_row(record, result, model_id, include_text)
+        return row, dump_row(row)
+    except Exception as exc:  # isolation boundary: a strange value in one record (meta, id)
+        bare = InputRecord(
+            record.id if isinstance(record.id, str) else None, None, record.source, record.location
+        )
+        row = output_row(bare, error_result(bare, f"could not write this row: {exc}"), model_id, include_text)
+        return row, dump_row(row)
+
+
+# --------------------------------------------------------------------------- the run
+
+
 @dataclass
 class Summary:
-    """Counts over every row of an output (including rows written before a resume)."""
+    """Counts over every row of an output (including ``kept`` rows written before a resume)."""
 
     records: int = 0
     status: Counter[str] = field(default_factory=Counter)
     flagged: Counter[str] = field(default_factory=Counter)
     any_flagged: int = 0
+    kept: int = 0
 
     def add(self, row: dict[str, Any]) -> None:
         self.records += 1
@@ -128,101 +251,47 @@ class Summary:
                 self.flagged[label] += 1
 
 
-def prepare_journal(journal: Path, resume: bool, overwrite: bool, model_id: str, summary: Summary) -> int:
-    """Make the journal ready to append; returns how many complete rows it already holds."""
-    if not journal.exists() or journal.stat().st_size == 0:
-        return 0
-    if not resume:
-        if overwrite:
+def _open_journal(
+    out: Path,
+    resume: bool,
+    overwrite: bool,
+    model_id: str,
+    summary: Summary,
+    fingerprint: dict[str, Any] | None,
+) -> JournalState:
+    """Check ``out`` may be (re)written, keep the rows of a resumed run; returns what was kept."""
+    journal = journal_path(out)
+    if out != journal and out.exists() and not overwrite:
+        if resume and not journal.exists():
+            raise OutputError(
+                f"{out} is already complete; nothing to resume (use --overwrite to score again)"
+            )
+        if not resume:
+            raise OutputError(f"{out} already exists; pass --overwrite to replace it")
+    state = JournalState()
+    if journal.exists() and journal.stat().st_size > 0:
+        if not resume and not overwrite:
+            raise OutputError(
+                f"{journal} already exists; pass --resume to continue that run or --overwrite to start again"
+            )
+        if resume:
+            if fingerprint is not None:
+                check_fingerprint(out, fingerprint)
+            state = read_journal(journal, model_id, summary.add)
+        else:
             journal.unlink()
-            return 0
-        raise OutputError(
-            f"{journal} already exists; pass --resume to continue that run or --overwrite to start again"
+    if fingerprint is not None:
+        write_fingerprint(out, fingerprint)
+    if state.rows or state.dropped_bytes:
+        cut = f"; cut a torn last row ({state.dropped_bytes} bytes)" if state.dropped_bytes else ""
+        log.info(
+            "resuming %s: kept %d complete rows%s; skipping the first %d records",
+            journal,
+            state.rows,
+            cut,
+            state.rows,
         )
-    done = 0
-    keep = 0
-    with journal.open("rb") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                break  # torn last write of a killed run
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError:
-                break
-            if row.get("model") != model_id:
-                raise OutputError(
-                    f"{journal} was written with model {row.get('model')!r}, not {model_id!r}; "
-                    "resume with the same model, or use --overwrite"
-                )
-            summary.add(row)
-            done += 1
-            keep += len(raw)
-    with journal.open("r+b") as fh:
-        fh.truncate(keep)
-    return done
-
-
-def write_batch(fh: IO[str], rows: list[dict[str, Any]]) -> None:
-    fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    fh.flush()
-    os.fsync(fh.fileno())
-
-
-CSV_COLUMNS = ("id", "source", "location", "author", "text", "article_title")
-
-
-def _flat(row: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
-    flat = {k: row.get(k) for k in CSV_COLUMNS if k in row}
-    for label in labels:
-        flat[f"score_{label}"] = row["scores"].get(label)
-        flat[f"flag_{label}"] = row["flags"].get(label)
-    flat.update(
-        flagged=row["flagged"],
-        status=row["status"],
-        error=row["error"],
-        model=row["model"],
-        meta=json.dumps(row.get("meta") or {}, ensure_ascii=False),
-    )
-    return flat
-
-
-def _journal_rows(journal: Path) -> Iterator[dict[str, Any]]:
-    with journal.open(encoding="utf-8") as fh:
-        for line in fh:
-            yield json.loads(line)
-
-
-def finalise(journal: Path, out: Path, labels: Sequence[str], chunk: int = 10_000) -> None:
-    """Convert the JSONL journal to the requested output format (streaming), then drop the journal."""
-    fmt = output_format(out)
-    if fmt == "jsonl":
-        return
-    tmp = out.with_name(out.name + ".tmp")
-    if fmt == "csv":
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            writer: csv.DictWriter[str] | None = None
-            for row in _journal_rows(journal):
-                flat = _flat(row, labels)
-                if writer is None:
-                    writer = csv.DictWriter(fh, fieldnames=list(flat))
-                    writer.writeheader()
-                writer.writerow(flat)
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        pq_writer = None
-        rows = _journal_rows(journal)
-        while batch := [_flat(r, labels) for r in islice(rows, chunk)]:
-            table = pa.Table.from_pylist(batch)
-            if pq_writer is None:
-                pq_writer = pq.ParquetWriter(str(tmp), table.schema)
-            pq_writer.write_table(table.cast(pq_writer.schema))
-        if pq_writer is None:
-            pq_writer = pq.ParquetWriter(str(tmp), pa.schema([("id", pa.string())]))
-        pq_writer.close()
-    tmp.replace(out)
-    journal.unlink()
+    return state
 
 
 def run_scoring(
@@ -233,34 +302,76 @@ def run_scoring(
     resume: bool = False,
     overwrite: bool = False,
     include_text: bool = True,
-    progress: Any = None,
-    on_row: Any = None,
+    progress: Progress | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    fingerprint: dict[str, Any] | None = None,
 ) -> Summary:
-    """Score ``records`` into ``out``; see the module docstring for the resume contract."""
+    """Score ``records`` into ``out``; see the module docstring for the contract."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    journal = journal_path(out)
-    if out != journal and out.exists() and not overwrite:
-        if resume and not journal.exists():
-            raise OutputError(
-                f"{out} is already complete; nothing to resume (use --overwrite to score again)"
-            )
-        if not resume:
-            raise OutputError(f"{out} already exists; pass --overwrite to replace it")
+    output_format(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output directory {out.parent}: {exc}") from exc
     summary = Summary()
-    done = prepare_journal(journal, resume, overwrite, scorer.model_id, summary)
-    remaining = islice(iter(records), done, None)
-    if progress is not None:
-        progress.update(done)
-    with journal.open("a", encoding="utf-8") as fh:
-        for batch in score_records(remaining, scorer, batch_size):
-            rows = [output_row(rec, res, scorer.model_id, include_text) for rec, res in batch]
-            write_batch(fh, rows)
-            for row in rows:
-                summary.add(row)
-                if on_row is not None:
-                    on_row(row)
-            if progress is not None:
-                progress.update(len(rows))
-    finalise(journal, out, scorer.labels)
+    with OutputLock(out):
+        state = _open_journal(out, resume, overwrite, scorer.model_id, summary, fingerprint)
+        summary.kept = state.rows
+        it = iter(records)
+        skipped = sum(1 for _ in islice(it, state.rows))
+        if skipped < state.rows:
+            raise OutputError(
+                f"{journal_path(out)} holds {state.rows} rows but the inputs have only {skipped} records; "
+                "they are not the inputs of that run - score again with --overwrite"
+            )
+        if progress is not None:
+            progress.start(state.rows)
+        with JournalWriter(journal_path(out)) as writer:
+            for batch in score_records(it, scorer, batch_size):
+                pairs = [_row_and_line(rec, res, scorer.model_id, include_text) for rec, res in batch]
+                writer.write_lines([line for _, line in pairs])
+                for row, _ in pairs:
+                    summary.add(row)
+                    if on_row is not None:
+                        on_row(row)
+                if progress is not None:
+                    progress.update(len(pairs))
+        finalise(journal_path(out), out, scorer.labels, include_text)
     return summary
+
+
+def score_inputs(
+    inputs: Sequence[str],
+    scorer: ScorerLike,
+    out: Path,
+    fmt: str = "auto",
+    options: ReaderOptions | None = None,
+    batch_size: int = 64,
+    resume: bool = False,
+    overwrite: bool = False,
+    include_text: bool = True,
+    progress: Progress | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> Summary:
+    """``commentmod score``: expand ``inputs``, check the output against them, fingerprint them and
+    score every record into ``out`` (the other arguments as for :func:`run_scoring`)."""
+    out = Path(out)
+    options = options if options is not None else ReaderOptions()
+    files = expand_inputs(inputs)
+    check_output_paths(out, files, inputs)
+    settings = {"format": fmt, "include_text": include_text, **dataclasses.asdict(options)}
+    fingerprint = input_fingerprint(files, settings)
+    if progress is not None and progress.total is None:
+        progress.total = estimate_records(files, fmt)
+    return run_scoring(
+        read_files(files, fmt, options),
+        scorer,
+        out,
+        batch_size=batch_size,
+        resume=resume,
+        overwrite=overwrite,
+        include_text=include_text,
+        progress=progress,
+        on_row=on_row,
+        fingerprint=fingerprint,
+    )

@@ -13,13 +13,15 @@ Status = Literal["ok", "empty", "error"]
 class Result:
     """Scores and decisions for one comment.
 
-    ``scores`` are probabilities in [0, 1] (0.0 for every label when status is not ``ok``);
-    ``flags[label]`` is ``scores[label] >= threshold[label]``; ``flagged`` is any flag.
+    ``status == "ok"``: ``scores`` maps every label to a probability in [0, 1],
+    ``flags[label]`` is ``scores[label] >= threshold[label]`` and ``flagged`` is any flag.
+    ``status`` ``"empty"`` or ``"error"`` (not scored): ``scores`` and ``flags`` are ``None``
+    (null in JSON, an empty cell in CSV, null in Parquet), ``flagged`` is ``False``.
     """
 
     id: str | None
-    scores: Mapping[str, float]
-    flags: Mapping[str, bool]
+    scores: Mapping[str, float] | None
+    flags: Mapping[str, bool] | None
     flagged: bool
     status: Status = "ok"
     error: str | None = None
@@ -28,8 +30,8 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "scores": dict(self.scores),
-            "flags": dict(self.flags),
+            "scores": None if self.scores is None else dict(self.scores),
+            "flags": None if self.flags is None else dict(self.flags),
             "flagged": self.flagged,
             "status": self.status,
             "error": self.error,

@@ -1,4 +1,5 @@
-"""Baseline: TF-IDF char n-grams + logistic regression per label, ONNX parity, thresholds, blending."""
+"""Baseline (the hybrid's n-gram model): TF-IDF char n-grams + logistic regression per label, ONNX parity,
+thresholds."""
 
 from __future__ import annotations
 
@@ -8,19 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from commentmod.serving.hybrid import PAD, chars_for_onnx, layout_for_onnx
 from commentmod.training.baseline import (
     META_NAME,
     ONNX_NAME,
-    PAD,
     BaselineConfig,
     BaselineError,
     OnnxBaseline,
-    blend,
-    chars_for_onnx,
     choose_threshold,
     export_onnx,
-    fit_blend_weights,
-    layout_for_onnx,
     train_and_save,
     train_baseline,
 )
@@ -143,31 +140,3 @@ def test_train_and_save_picks_thresholds_on_validation(tmp_path: Path) -> None:
     assert model.thresholds["off_topic"] == 0.5
     assert model.thresholds["abusive"] != 0.5
     assert (tmp_path / "bl" / ONNX_NAME).is_file()
-
-
-def test_fit_blend_weights() -> None:
-    y = np.array([[1, 1, np.nan], [1, 0, 1], [0, 1, 0], [0, 0, np.nan]], dtype=float)
-    good = np.array([[0.9, 0.9, 0.5], [0.8, 0.1, 0.5], [0.2, 0.8, 0.5], [0.1, 0.2, 0.5]])
-    bad = 1 - good
-    # label 0: transformer perfect, baseline inverted -> w=1; label 1: the opposite -> w=0
-    pt = np.stack([good[:, 0], bad[:, 1], good[:, 2]], axis=1)
-    pb = np.stack([bad[:, 0], good[:, 1], good[:, 2]], axis=1)
-    w = fit_blend_weights(pt, pb, y)
-    assert w["abusive"] == 1.0
-    # any w < 0.5 ranks label 1 perfectly (0.4*(1-g) + 0.6*g is increasing in g); ties -> largest w
-    assert w["mocking"] == 0.4
-    assert w["off_topic"] == 1.0  # ties -> prefer the transformer
-    # mask: hide everything for label 0 -> no data -> 1.0
-    mask = np.ones_like(y, dtype=bool)
-    mask[:, 1] = False
-    assert fit_blend_weights(pt, pb, y, mask)["mocking"] == 1.0
-    mixed = blend(pt, pb, w)
-    np.testing.assert_allclose(mixed[:, 0], pt[:, 0])
-    np.testing.assert_allclose(mixed[:, 1], 0.4 * pt[:, 1] + 0.6 * pb[:, 1], rtol=1e-6)
-    with_nan = pb.copy()
-    with_nan[:, 2] = np.nan  # no baseline head -> transformer score
-    np.testing.assert_allclose(
-        blend(pt, with_nan, {"abusive": 1, "mocking": 0, "off_topic": 0})[:, 2], pt[:, 2]
-    )
-    with pytest.raises(ValueError, match="shapes"):
-        fit_blend_weights(pt, pb[:2], y)

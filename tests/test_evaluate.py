@@ -212,6 +212,11 @@ def test_compare_models_lists_cells_not_better() -> None:
     assert [(c["label"], c["lang"]) for c in comp["not_better"]] == [("abusive", "ro")]
     assert {(c["label"], c["lang"]) for c in comp["skipped"]} == {("mocking", "all"), ("off_topic", "en")}
     assert comp["transformer_better_everywhere"] is False
+    # with a margin, "better" means at least margin above: 0.8 vs 0.6 passes 0.2, fails 0.25
+    s = [cell("abusive", "all", 0.8)]
+    assert compare_models(s, b, name_a="shipped", name_b="ngram", margin=0.2)["shipped_better_everywhere"]
+    strict = compare_models(s, b, name_a="shipped", name_b="ngram", margin=0.25)
+    assert strict["not_better"][0]["ngram"] == 0.6 and strict["models"] == ["shipped", "ngram"]
 
 
 def test_evaluate_model_bias_render_and_plots(tmp_path: Path) -> None:
@@ -224,19 +229,59 @@ def test_evaluate_model_bias_render_and_plots(tmp_path: Path) -> None:
     thresholds = {"abusive": 0.5, "mocking": 0.5, "off_topic": 0.5}
     t = evaluate_model(data, p_t, thresholds, terms, bias_min_support=1)
     b = evaluate_model(data, p_b, thresholds, terms, bias_min_support=1)
+    shipped = evaluate_model(
+        data, (p_t + np.nan_to_num(p_b, nan=0.5)) / 2, thresholds, terms, bias_min_support=1
+    )
     assert {r["term"] for r in t["bias"]["terms"]} == {"țigan*", "gay"}
     assert b["calibration"]["off_topic"]["n"] == 0 and b["calibration"]["off_topic"]["brier"] is None
-    plots = plot_pr_curves(data, {"transformer": p_t, "baseline": p_b}, tmp_path)
+    plots = plot_pr_curves(data, {"shipped": p_t, "transformer": p_t, "n-gram": p_b}, tmp_path)
     assert set(plots) == {"abusive", "mocking", "off_topic"}
     assert all((tmp_path / f).read_bytes()[:4] == b"\x89PNG" for f in plots.values())
+
+    def compare(a: dict, name: str, margin: float) -> dict:
+        return {
+            v: compare_models(a["cells"][v], b["cells"][v], 1, 1, name_a=name, name_b="ngram", margin=margin)
+            for v in a["cells"]
+        }
+
+    hybrid = {
+        "fitted_on": "12 validation rows of data/x",
+        "thresholds": thresholds,
+        "per_label": {
+            k: {
+                "mode": "blend",
+                "coef_transformer": 1.0,
+                "coef_ngram": 0.5,
+                "intercept": -0.1,
+                "why": f"why {k}",
+            }
+            for k in thresholds
+        },
+    }
     metrics = {
         "model_name": "tiny",
         "split": "test",
+        "shipped": shipped,
         "transformer": t,
         "baseline": b,
-        "comparison": {v: compare_models(t["cells"][v], b["cells"][v], 1, 1) for v in t["cells"]},
+        "hybrid": hybrid,
+        "comparison": {
+            "shipped_vs_ngram": compare(shipped, "shipped", 0.01),
+            "transformer_vs_ngram": compare(t, "transformer", 0),
+        },
         "plots": plots,
     }
     md = render_evaluation_md(metrics)
     assert "## All rows: per label x language" in md and "Without synthetic" in md
+    assert "| PR-AUC S | PR-AUC T | PR-AUC N | F1 S | F1 T | F1 N | P S | R S | S ≥ N + 0.01 |" in md
+    abusive_all = next(line for line in md.splitlines() if line.startswith("| abusive | all | 3 | 4 |"))
+    assert (
+        abusive_all.split(" | ")[4]
+        == f"{find_cell(shipped['cells']['with_synthetic'], 'abusive')['pr_auc']:.3f}"
+    )
+    assert "## shipped (hybrid) vs n-gram alone: S ≥ N + 0.01 on PR-AUC?" in md
+    assert "## transformer alone vs n-gram alone: T > N on PR-AUC?" in md
+    assert "## The hybrid stacker" in md and "why mocking" in md and "12 validation rows of data/x" in md
+    assert "| label | shipped (hybrid) | transformer alone | n-gram alone |" in md
+    assert "Brier S | Brier T | Brier N" in md and "subgroup AUC T | subgroup AUC N" in md
     assert "Bias check" in md and "țigan*" in md and "pr_abusive.png" in md

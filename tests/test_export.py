@@ -26,9 +26,10 @@ def test_artifact_layout_and_manifest(tiny_artifact_dir: Path) -> None:
         "tokenizer.json",
         "MODEL_CARD.md",
         MANIFEST_NAME,
+        MANIFEST_NAME + ".sha256",  # the manifest's own checksum
     }
     m = read_manifest(tiny_artifact_dir, verify=True)
-    assert set(m.files) == names - {MANIFEST_NAME}
+    assert set(m.files) == names - {MANIFEST_NAME, MANIFEST_NAME + ".sha256"}
     assert m.name == "tiny"
     assert m.output_kind == "logits"
     assert m.input_names == ("input_ids", "attention_mask") and m.output_names == ("logits",)
@@ -38,6 +39,7 @@ def test_artifact_layout_and_manifest(tiny_artifact_dir: Path) -> None:
     assert {"onnx", "onnxruntime", "torch", "transformers", "tokenizers", "numpy"} <= set(m.library_versions)
     assert m.extra["parity"]["max_abs_delta"] <= 1e-4
     assert m.extra["parity"]["n_probes"] == len(ex.PROBES)
+    assert "hybrid" not in m.extra and "hybrid_parity" not in m.extra  # the run has no stacker.json
     chosen = m.extra["int8"][-1]
     assert chosen["passed"] and chosen["max_abs_delta"] <= 0.03 and chosen["agreement"] >= 0.99
     card = (tiny_artifact_dir / "MODEL_CARD.md").read_text(encoding="utf-8")

@@ -97,18 +97,34 @@ def _metrics() -> dict:
     rng = np.random.default_rng(1)
     p_t = np.clip(np.nan_to_num(data.y, nan=0.5) * 0.7 + rng.random(data.y.shape) * 0.3, 0, 1)
     p_b = rng.random(data.y.shape)
+    p_s = np.clip(np.nan_to_num(data.y, nan=0.5) * 0.9 + rng.random(data.y.shape) * 0.1, 0, 1)
     th = {"abusive": 0.5, "mocking": 0.5, "off_topic": 0.5}
     terms = {"ro": ["țigan*"], "en": ["gay"]}
+    s = evaluate_model(data, p_s, {**th, "abusive": 0.42}, terms, bias_min_support=1)
     t = evaluate_model(data, p_t, th, terms, bias_min_support=1)
     b = evaluate_model(data, p_b, th, terms, bias_min_support=1)
+    modes = {"abusive": "blend", "mocking": "ngram", "off_topic": "transformer"}
     return {
         "split": "test",
         "dataset": "data/x",
         "n_rows": len(data),
         "n_synthetic": 2,
+        "shipped": s,
         "transformer": t,
         "baseline": b,
-        "comparison": {v: compare_models(t["cells"][v], b["cells"][v], 3, 3) for v in t["cells"]},
+        "hybrid": {
+            "fitted_on": "13 validation rows of data/x",
+            "thresholds": {**th, "abusive": 0.42},
+            "per_label": {k: {"mode": m, "why": f"because {k}"} for k, m in modes.items()},
+        },
+        "comparison": {
+            "shipped_vs_ngram": {
+                v: compare_models(
+                    s["cells"][v], b["cells"][v], 3, 3, name_a="shipped", name_b="ngram", margin=0.01
+                )
+                for v in s["cells"]
+            }
+        },
         "plots": {"abusive": "pr_abusive.png"},
         "library_versions": {"numpy": "1.0"},
     }
@@ -146,6 +162,20 @@ def test_model_card_sections_and_licence_warning() -> None:
     assert "Share-alike" in card and "ro-offense (CC-BY-SA-4.0)" in card
     assert "[abusive](pr_abusive.png)" in card
     assert '"lr": 3e-05' in card and "| torch | 2.13 |" in card
+    # which model the shipped score uses, and why; shipped numbers first
+    assert card.index("## How the shipped score is computed") < card.index("## Evaluation")
+    assert "| mocking | character n-gram model | because mocking |" in card
+    assert "| abusive | transformer + n-gram blend | because abusive |" in card
+    header = (
+        "| label | lang | pos | neg | PR-AUC | precision | recall | F1 | PR-AUC transformer | PR-AUC n-gram |"
+    )
+    assert header in card
+    metrics = _metrics()
+    shipped_all = next(c for c in metrics["shipped"]["cells"]["without_synthetic"] if c["source"] == "all")
+    c = shipped_all
+    assert f"| abusive | all | {c['positives']} | {c['negatives']} | {c['pr_auc']:.3f} |" in card
+    assert "| abusive | 0.420 | 0.500 | 1.000 |" in card  # shipped threshold, transformer's, temperature
+    assert "uses the character n-gram model" in card and "`abusive`, `mocking`" in card
 
 
 def test_model_card_without_metrics_or_flagged_sources() -> None:
@@ -203,65 +233,64 @@ def test_commentmod_evaluate_end_to_end(tiny_run: tuple[Path, Path], tmp_path: P
 
     run_dir, data_dir = tiny_run
     out = tmp_path / "report"
-    rc = main(
-        [
-            "evaluate",
-            "--model",
-            str(run_dir),
-            "--data",
-            str(data_dir),
-            "--split",
-            "test",
-            "--out",
-            str(out),
-            "--batch-size",
-            "8",
-            "--device",
-            "cpu",
-            "--blend",
-        ]
-    )
-    assert rc == 0
+    args = [
+        "evaluate",
+        "--model",
+        str(run_dir),
+        "--data",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
+    assert main([*args, "--split", "test", "--batch-size", "8"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_rows"] == 26 and metrics["n_synthetic"] == 2
-    cells = metrics["transformer"]["cells"]["with_synthetic"]
-    overall = next(
-        c for c in cells if c["label"] == "abusive" and c["lang"] == "all" and c["source"] == "all"
-    )
-    assert (overall["positives"], overall["negatives"]) == (12, 14)
+    for model in ("shipped", "transformer", "baseline"):
+        cells = metrics[model]["cells"]["with_synthetic"]
+        overall = next(
+            c for c in cells if c["label"] == "abusive" and c["lang"] == "all" and c["source"] == "all"
+        )
+        assert (overall["positives"], overall["negatives"]) == (12, 14), model
+        assert {c["lang"] for c in cells} == {"all", "ro", "en"}
     assert metrics["baseline"]["trained_now"] is True
-    assert set(metrics["blend"]["weights"]) == {"abusive", "mocking", "off_topic"}
-    assert {t["term"] for t in metrics["transformer"]["bias"]["terms"]} <= {"țigan*", "gay", "gays"}
-    for name in (
-        "EVALUATION.md",
-        "pr_abusive.png",
-        "pr_mocking.png",
-        "pr_off_topic.png",
-        "baseline/baseline.onnx",
-    ):
+    assert metrics["hybrid"]["refitted_now"] is True
+    assert set(metrics["hybrid"]["per_label"]) == {"abusive", "mocking", "off_topic"}
+    assert all(v["why"] for v in metrics["hybrid"]["per_label"].values())
+    assert metrics["shipped"]["thresholds"] == metrics["hybrid"]["thresholds"]
+    assert set(metrics["comparison"]) == {"shipped_vs_ngram", "transformer_vs_ngram"}
+    assert metrics["comparison"]["shipped_vs_ngram"]["with_synthetic"]["margin"] == 0.01
+    assert set(metrics["probe"]) == {"shipped", "transformer", "ngram"}
+    assert metrics["probe"]["shipped"]["n"] >= 100
+    assert {t["term"] for t in metrics["shipped"]["bias"]["terms"]} <= {"țigan*", "gay", "gays"}
+    for name in ("EVALUATION.md", "pr_abusive.png", "pr_mocking.png", "pr_off_topic.png"):
         assert (out / name).is_file(), name
-    assert json.loads((out / "baseline" / "baseline.json").read_text())["extra"]["dataset"] == str(data_dir)
+    # the hybrid's parts live in the run directory (export packs them from there)
+    assert (run_dir / "baseline" / "baseline.onnx").is_file() and (run_dir / "stacker.json").is_file()
+    assert json.loads((run_dir / "baseline" / "baseline.json").read_text())["extra"]["dataset"] == str(
+        data_dir
+    )
+    md = (out / "EVALUATION.md").read_text()
+    assert (
+        "## The hybrid stacker" in md
+        and "## Shortcut probe" in md
+        and "| shipped | transformer | ngram |" in md
+    )
     card = (run_dir / "MODEL_CARD.md").read_text()
     assert "## Intended use" in card and "../report/pr_abusive.png" in card
-    # second run reuses the saved baseline (ONNX) instead of retraining
-    rc = main(
-        [
-            "evaluate",
-            "--model",
-            str(run_dir),
-            "--data",
-            str(data_dir),
-            "--out",
-            str(out),
-            "--baseline-dir",
-            str(out / "baseline"),
-            "--device",
-            "cpu",
-        ]
-    )
-    assert rc == 0
+    assert "## How the shipped score is computed" in card and "## Shortcut probe" in card
+    # second run reuses the n-gram model and the stacker; --refit-hybrid refits the stacker only
+    stacker = (run_dir / "stacker.json").read_text()
+    assert main(args) == 0
     again = json.loads((out / "metrics.json").read_text())
-    assert again["baseline"]["trained_now"] is False
+    assert again["baseline"]["trained_now"] is False and again["hybrid"]["refitted_now"] is False
+    assert (run_dir / "stacker.json").read_text() == stacker
     b1 = metrics["baseline"]["cells"]["with_synthetic"][0]["pr_auc"]
     b2 = again["baseline"]["cells"]["with_synthetic"][0]["pr_auc"]
     assert b1 == pytest.approx(b2, abs=1e-4)
+    s1 = metrics["shipped"]["cells"]["with_synthetic"][0]["pr_auc"]
+    assert again["shipped"]["cells"]["with_synthetic"][0]["pr_auc"] == pytest.approx(s1, abs=1e-4)
+    assert main([*args, "--refit-hybrid"]) == 0
+    refit = json.loads((out / "metrics.json").read_text())
+    assert refit["hybrid"]["refitted_now"] is True and refit["baseline"]["trained_now"] is False

@@ -173,7 +173,7 @@ def test_empty_text_skips_the_model(scorer: Scorer, monkeypatch: pytest.MonkeyPa
     results = scorer.score(["", "   \n\t", {"id": "z", "text": "\u200b\ufeff "}])
     assert [r.status for r in results] == ["empty"] * 3
     assert results[2].id == "z"
-    assert all(not r.flagged and set(r.scores.values()) == {0.0} for r in results)
+    assert all(not r.flagged and r.scores is None and r.flags is None for r in results)  # not scored: null
 
 
 def test_bad_inputs_are_errors_not_failures(scorer: Scorer) -> None:
@@ -251,17 +251,23 @@ def test_score_iter_streams_in_order(fp32_scorer: Scorer) -> None:
     assert [r.id for r in first] == [str(i) for i in range(6)]
 
 
-def test_blend_hook_refuses_unsupported(tiny_artifact_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hybrid_spec_needing_a_missing_ngram_model_is_refused(
+    tiny_artifact_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from commentmod.serving import scorer as scorer_module
+    from commentmod.serving.hybrid import HybridSpec, LabelStack
 
+    labels = ("abusive", "mocking", "off_topic")
+    blend = LabelStack("blend", 1.0, 0.5, 0.0)
+    spec = HybridSpec(labels, {k: blend for k in labels})
     real = scorer_module.read_manifest
 
-    def with_blend(directory, verify=True):
+    def with_hybrid(directory, verify=True):
         m = real(directory, verify)
-        return type(m)(**{**m.__dict__, "extra": {**m.extra, "blend": {"model": "baseline.onnx"}}})
+        return type(m)(**{**m.__dict__, "extra": {**m.extra, "hybrid": spec.to_dict()}})
 
-    monkeypatch.setattr(scorer_module, "read_manifest", with_blend)
-    with pytest.raises(ManifestError, match="blend"):
+    monkeypatch.setattr(scorer_module, "read_manifest", with_hybrid)
+    with pytest.raises(ManifestError, match=r"does not list ngram\.onnx"):
         Scorer.load(tiny_artifact_dir)
 
 

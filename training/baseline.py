@@ -18,12 +18,13 @@ Saving uses no pickle: :func:`export_onnx` writes one ONNX graph
 metadata file (``baseline.json``: labels, thresholds, config, counts, sha256; no
 vocabulary). skl2onnx cannot convert ``char_wb``, so the n-gram counting node is
 converted by skl2onnx from an equivalent ``analyzer="char"`` vectorizer with the same
-vocabulary, applied to text laid out by :func:`layout_for_onnx` (lower-cased words
-joined by two spaces: no n-gram crossing a word boundary can match a ``char_wb``
-n-gram) and fed as single characters (:func:`chars_for_onnx`). The TF-IDF weighting,
-normalisation and heads are plain ONNX nodes (skl2onnx's ``sublinear_tf`` computes
-``log(1+tf)``, not scikit-learn's ``1+log(tf)``). :class:`OnnxBaseline` scores from
-those files with onnxruntime (no scikit-learn needed).
+vocabulary, applied to text laid out by ``commentmod.serving.hybrid.layout_for_onnx``
+(lower-cased words joined by two spaces: no n-gram crossing a word boundary can match a
+``char_wb`` n-gram) and fed as single characters (``chars_for_onnx``, same module, which the
+Scorer uses too). The TF-IDF weighting, normalisation and heads are plain ONNX nodes
+(skl2onnx's ``sublinear_tf`` computes ``log(1+tf)``, not scikit-learn's ``1+log(tf)``).
+:class:`OnnxBaseline` scores from those files with onnxruntime (no scikit-learn needed).
+In the hybrid model this is the n-gram half (see :mod:`commentmod.training.stacker`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import numpy as np
 from commentmod.model.errors import CommentmodError
 from commentmod.model.inputs import clean_text
 from commentmod.model.labels import LABELS
+from commentmod.serving.hybrid import PAD, chars_for_onnx
 from commentmod.training.calibration import DEFAULT_THRESHOLD, threshold_for_precision, threshold_max_f1
 
 logger = logging.getLogger(__name__)
@@ -89,17 +91,23 @@ class Scorer(Protocol):
     def predict_probs(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-# --------------------------------------------------------------------------- thresholds / blending
+# --------------------------------------------------------------------------- thresholds
 
 
 def choose_threshold(
-    y: np.ndarray, p: np.ndarray, mode: str = "f1", target_precision: float | None = None
+    y: np.ndarray,
+    p: np.ndarray,
+    mode: str = "f1",
+    target_precision: float | None = None,
+    base_rate: float | None = None,
 ) -> float:
     """Decision threshold for scores ``p`` against 0/1 labels ``y`` (NaN labels/scores are ignored).
 
     ``mode="f1"``: the threshold maximising F1 (ties: the higher threshold).
     ``mode="precision"``: the lowest threshold whose precision is >= ``target_precision``
     (most recall at that precision); falls back to max F1 when no threshold reaches it.
+    ``base_rate`` (f1 mode): max F1 at that share of positives, not the validation set's own
+    (see :func:`commentmod.training.calibration.prior_shift_weight`).
     Returns 0.5 when ``y`` has no positives or no negatives (nothing to choose from).
     Predict positive when ``p >= threshold``. Delegates to :mod:`commentmod.training.calibration`,
     the same code that picks the transformer's thresholds.
@@ -123,86 +131,10 @@ def choose_threshold(
                 "no threshold reaches precision %.2f; using the max-F1 threshold", target_precision
             )
         return choice.threshold
-    return threshold_max_f1(y, p).threshold
-
-
-def fit_blend_weights(
-    p_transformer: np.ndarray,
-    p_baseline: np.ndarray,
-    y: np.ndarray,
-    mask: np.ndarray | None = None,
-    *,
-    grid: Sequence[float] | None = None,
-    labels: Sequence[str] = LABELS,
-) -> dict[str, float]:
-    """Per-label transformer weight ``w`` of ``w * p_transformer + (1 - w) * p_baseline``.
-
-    Chosen on validation data from ``grid`` (default 0, 0.1, ..., 1) to maximise PR-AUC
-    (average precision). ``y`` is ``[N, L]`` 0/1 (NaN = unknown); ``mask`` ``[N, L]`` bool
-    marks usable cells (default: where ``y`` is not NaN). Ties go to the larger ``w``
-    (prefer the transformer); labels with no usable positives and negatives get ``w = 1``.
-    """
-    from sklearn.metrics import average_precision_score
-
-    pt = np.asarray(p_transformer, dtype=np.float64)
-    pb = np.asarray(p_baseline, dtype=np.float64)
-    yy = np.asarray(y, dtype=np.float64)
-    if pt.shape != pb.shape or pt.shape != yy.shape:
-        raise ValueError(f"shapes differ: transformer {pt.shape}, baseline {pb.shape}, labels {yy.shape}")
-    m = ~np.isnan(yy) if mask is None else np.asarray(mask, dtype=bool) & ~np.isnan(yy)
-    m &= ~np.isnan(pt) & ~np.isnan(pb)
-    weights_grid = [round(0.1 * i, 1) for i in range(11)] if grid is None else [float(g) for g in grid]
-    out: dict[str, float] = {}
-    for j, name in enumerate(labels):
-        yj = yy[m[:, j], j]
-        if len(np.unique(yj)) < 2:
-            out[name] = 1.0
-            continue
-        best_w, best_ap = 1.0, -1.0
-        for w in sorted(weights_grid, reverse=True):
-            ap = float(average_precision_score(yj, w * pt[m[:, j], j] + (1 - w) * pb[m[:, j], j]))
-            if ap > best_ap + 1e-12:
-                best_w, best_ap = w, ap
-        out[name] = best_w
-    return out
-
-
-def blend(
-    p_transformer: np.ndarray,
-    p_baseline: np.ndarray,
-    weights: Mapping[str, float],
-    labels: Sequence[str] = LABELS,
-) -> np.ndarray:
-    """Apply :func:`fit_blend_weights` weights (NaN baseline scores fall back to the transformer)."""
-    w = np.asarray([weights[name] for name in labels], dtype=np.float64)
-    pb = np.where(np.isnan(p_baseline), p_transformer, p_baseline)
-    return np.asarray(w * p_transformer + (1 - w) * pb, dtype=np.float32)
+    return threshold_max_f1(y, p, base_rate).threshold
 
 
 # --------------------------------------------------------------------------- in-memory model
-
-
-PAD = "<pad>"
-
-
-def layout_for_onnx(text: str) -> str:
-    """The text the ONNX graph sees: cleaned, lower-cased words joined by two spaces, padded by one.
-
-    Char n-grams of this string that cross a word boundary contain a space in their middle, and
-    ``char_wb`` n-grams never do, so counting the vocabulary's n-grams here equals ``char_wb``.
-    """
-    words = clean_text(text).lower().split()
-    return " " + "  ".join(words) + " " if words else ""
-
-
-def chars_for_onnx(texts: Sequence[str]) -> np.ndarray:
-    """The ONNX input: one row of single characters per text, right-padded with :data:`PAD`."""
-    laid = [layout_for_onnx(t) for t in texts]
-    width = max([1, *(len(t) for t in laid)])
-    out = np.full((len(laid), width), PAD, dtype=object)
-    for i, t in enumerate(laid):
-        out[i, : len(t)] = list(t)
-    return out
 
 
 def labels_matrix(rows: Sequence[Mapping[str, int | None]], labels: Sequence[str] = LABELS) -> np.ndarray:
@@ -468,7 +400,7 @@ def export_onnx(model: BaselineModel, out_dir: Path, extra: Mapping[str, Any] | 
         "n_features": len(model.vectorizer.vocabulary_),
         "train_counts": model.train_counts,
         "input": "chars: string [N, C], single characters of layout_for_onnx(text), right-padded with "
-        f"{PAD!r} (commentmod.training.baseline.chars_for_onnx)",
+        f"{PAD!r} (commentmod.serving.hybrid.chars_for_onnx)",
         "output": "probs: float [N, n_labels]",
         "library_versions": library_versions(),
         "files": {ONNX_NAME: _sha256(onnx_path)},
@@ -498,8 +430,8 @@ class OnnxBaseline:
         meta_path, onnx_path = directory / META_NAME, directory / ONNX_NAME
         if not meta_path.is_file() or not onnx_path.is_file():
             raise BaselineError(
-                f"{directory} lacks {META_NAME} or {ONNX_NAME}; write it with `commentmod evaluate "
-                "--baseline-dir DIR` (trains and saves the baseline there)"
+                f"{directory} lacks {META_NAME} or {ONNX_NAME}; train it with `commentmod hybrid --model RUN "
+                "--data DATA` (saves it in RUN/baseline)"
             )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("format") != BASELINE_FORMAT:

@@ -48,14 +48,39 @@ def _as_arrays(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return y, scores
 
 
-def pr_points(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate thresholds (distinct scores, descending) with precision and recall of ``score >= t``."""
+def prior_shift_weight(y: np.ndarray, base_rate: float | None) -> float:
+    """Weight of a negative that makes the positives' share of ``y`` equal ``base_rate``.
+
+    Validation sets of public datasets hold far more positives (25-60 %) than a news site's comment
+    stream (a few %), so a threshold chosen for max F1 on them flags too much in production.
+    Weighting each negative by ``w`` simulates the deployment base rate; ``w`` is never below 1
+    (a validation set already rarer than ``base_rate`` is left as it is). ``None``: 1.0.
+    """
+    if base_rate is None:
+        return 1.0
+    if not 0.0 < base_rate < 1.0:
+        raise ValueError(f"base rate is {base_rate}; use a fraction in (0, 1), e.g. 0.1")
+    y = np.asarray(y, dtype=np.float64)
+    pos, neg = float((y == 1).sum()), float((y == 0).sum())
+    if pos == 0 or neg == 0:
+        return 1.0
+    return max(1.0, (pos / neg) * (1.0 - base_rate) / base_rate)
+
+
+def pr_points(
+    y: np.ndarray, scores: np.ndarray, negative_weight: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate thresholds (distinct scores, descending) with precision and recall of ``score >= t``.
+
+    ``negative_weight``: each negative counts this many times in precision (see
+    :func:`prior_shift_weight`); recall does not depend on it.
+    """
     y, scores = _as_arrays(y, scores)
     order = np.argsort(-scores, kind="mergesort")
     s = scores[order]
     yy = y[order]
     tp = np.cumsum(yy)
-    fp = np.cumsum(1.0 - yy)
+    fp = np.cumsum(1.0 - yy) * float(negative_weight)
     # keep the last index of each run of equal scores: predicting ">= t" takes the whole run
     last = np.r_[np.nonzero(np.diff(s))[0], s.size - 1] if s.size else np.zeros(0, dtype=int)
     tp, fp, thr = tp[last], fp[last], s[last]
@@ -77,13 +102,16 @@ def _midpoint(thr: np.ndarray, best: int) -> float:
     return float(thr[best])
 
 
-def threshold_max_f1(y: np.ndarray, probs: np.ndarray) -> ThresholdChoice:
+def threshold_max_f1(y: np.ndarray, probs: np.ndarray, base_rate: float | None = None) -> ThresholdChoice:
     """The threshold on ``probs`` that maximises F1 (ties: the higher threshold).
 
     The threshold returned lies half-way between the last score predicted positive and the
     next lower score, so ``probs >= threshold`` gives exactly the chosen validation result.
+    ``base_rate``: maximise the F1 the threshold would get where positives are this share of the
+    comments (negatives re-weighted, :func:`prior_shift_weight`); the reported precision and F1
+    are those at that base rate.
     """
-    thr, precision, recall = pr_points(y, probs)
+    thr, precision, recall = pr_points(y, probs, prior_shift_weight(y, base_rate))
     if thr.size == 0 or np.asarray(y).sum() == 0:
         return ThresholdChoice(DEFAULT_THRESHOLD, 0.0, 0.0, 0.0, reached_target=False)
     f1 = _f1(precision, recall)

@@ -1,15 +1,17 @@
-"""``commentmod evaluate``: score a split with the trained model and the baseline, write the reports.
+"""``commentmod evaluate``: score a split with the shipped hybrid, the transformer and the n-gram model.
 
 Writes into ``--out`` (default: the model directory): ``metrics.json``, ``EVALUATION.md``,
-``pr_<label>.png``; and ``MODEL_CARD.md`` into the model directory. The baseline is trained on
-the dataset's train split (thresholds on validation) and saved as ONNX + JSON into
-``--baseline-dir`` (default ``OUT/baseline``); when that directory already holds a baseline it
-is loaded instead of retrained.
+``pr_<label>.png``; and ``MODEL_CARD.md`` into the model directory. The hybrid's parts live in the
+run directory: the n-gram model in ``RUN/baseline/`` (trained on the dataset's train split when
+missing) and the stacker in ``RUN/stacker.json`` (fitted on the validation split by
+:func:`commentmod.training.stacker.fit_hybrid` when missing or stale, or with ``--refit-hybrid``).
+When ``training/probe.py`` is present, the counterfactual shortcut probe set is scored too.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -47,13 +49,14 @@ class EvaluateOptions:
     data_dir: Path
     split: str = "test"
     out_dir: Path | None = None
-    baseline_dir: Path | None = None
     batch_size: int = 32
     device: str = "auto"
     identity_terms: Path | None = DEFAULT_TERMS
     bias_min_support: int = 5
     compare_min_support: int = 20
-    blend: bool = False
+    compare_margin: float = 0.01
+    refit_hybrid: bool = False
+    max_validation_rows: int | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,15 +73,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=None, help="report directory (default: the model directory)"
     )
     parser.add_argument("--batch-size", type=int, default=32, help="transformer batch size (default 32)")
-    parser.add_argument(
-        "--baseline-dir",
-        type=Path,
-        default=None,
-        help=(
-            "load the baseline from here when it holds one, else train it and save it here (default "
-            "OUT/baseline)"
-        ),
-    )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda (default auto)")
     parser.add_argument(
         "--identity-terms", type=Path, default=DEFAULT_TERMS, help="YAML of identity terms for the bias check"
@@ -90,9 +84,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compare-min-support", type=int, default=20, help="min positives and negatives per compared cell"
     )
     parser.add_argument(
-        "--blend",
+        "--compare-margin",
+        type=float,
+        default=0.01,
+        help="the shipped model should beat the n-gram model's PR-AUC by at least this much (default 0.01)",
+    )
+    parser.add_argument(
+        "--refit-hybrid",
         action="store_true",
-        help="also fit transformer+baseline blend weights on validation and report the blended scores",
+        help="refit the hybrid stacker (RUN/stacker.json) on the validation split even when it is current",
+    )
+    parser.add_argument(
+        "--max-validation-rows",
+        type=int,
+        default=None,
+        help="when (re)fitting the stacker: fit on a seeded random sample of this many validation rows "
+        "(default: all)",
     )
 
 
@@ -108,14 +115,6 @@ def library_versions(names: tuple[str, ...] = VERSIONED) -> dict[str, str]:
     return out
 
 
-def _resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _load_build_info(data_dir: Path) -> dict[str, Any]:
     from commentmod.training.dataset_build import DataBuildError, load_build_info
 
@@ -126,110 +125,169 @@ def _load_build_info(data_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def _baseline(opts: EvaluateOptions, out_dir: Path) -> tuple[Any, Path, bool]:
-    """The baseline scorer, where it is saved, and whether it was trained now."""
-    from commentmod.training.baseline import META_NAME, OnnxBaseline, train_and_save
-    from commentmod.training.dataset_build import load_split
-    from commentmod.training.evaluate import EvalData
+@dataclass(frozen=True)
+class Hybrid:
+    """The hybrid's parts as evaluate uses them."""
 
-    bl_dir = opts.baseline_dir or out_dir / "baseline"
-    if (bl_dir / META_NAME).is_file():
-        log.info("loading the baseline from %s", bl_dir)
-        loaded = OnnxBaseline.load(bl_dir)
-        trained_on = loaded.meta.get("extra", {}).get("dataset")
-        if trained_on and Path(trained_on).resolve() != Path(opts.data_dir).resolve():
-            log.warning(
-                "the baseline in %s was trained on %s, not on %s; delete it or pass another "
-                "--baseline-dir to retrain on this dataset",
-                bl_dir,
-                trained_on,
-                opts.data_dir,
+    spec: Any  # HybridSpec
+    thresholds: dict[str, float]
+    ngram: Any  # OnnxBaseline
+    ngram_trained_now: bool
+    refitted_now: bool
+
+
+def _hybrid(opts: EvaluateOptions, run: Any) -> Hybrid:
+    """Load the run's n-gram model and stacker; train/fit them first when missing, stale or asked to."""
+    from commentmod.training.stacker import ensure_ngram, fit_hybrid, load_hybrid, stale_reason
+
+    reason = "--refit-hybrid" if opts.refit_hybrid else stale_reason(opts.model_dir)
+    ngram, trained_now = ensure_ngram(opts.model_dir, opts.data_dir, retrain_stale=reason is not None)
+    if reason is None:
+        spec, thresholds = load_hybrid(opts.model_dir)
+        log.info("hybrid stacker loaded from %s (fitted on %s)", opts.model_dir, spec.fitted_on)
+        return Hybrid(spec, thresholds, ngram, trained_now, refitted_now=False)
+    log.info("fitting the hybrid stacker: %s", reason)
+    spec, thresholds = fit_hybrid(
+        opts.model_dir,
+        opts.data_dir,
+        max_validation_rows=opts.max_validation_rows,
+        batch_size=opts.batch_size,
+        device=opts.device,
+        run=run,
+    )
+    return Hybrid(spec, thresholds, ngram, trained_now, refitted_now=True)
+
+
+def score_all(
+    run: Any, hybrid: Hybrid, items: list[Any], texts: list[str], opts: EvaluateOptions
+) -> tuple[dict[str, np.ndarray], float]:
+    """Probabilities of the three models (metrics keys) and the transformer's seconds."""
+    from commentmod.serving.hybrid import stable_sigmoid, stack_probs
+
+    start = time.perf_counter()
+    logits = run.logits(items, opts.batch_size, opts.device)
+    seconds = time.perf_counter() - start
+    p_t = stable_sigmoid(logits / run.temperature()).astype(np.float32)
+    p_n = hybrid.ngram.predict_probs(texts)
+    return {"shipped": stack_probs(logits, p_n, hybrid.spec), "transformer": p_t, "baseline": p_n}, seconds
+
+
+def model_thresholds(run: Any, hybrid: Hybrid) -> dict[str, dict[str, float]]:
+    return {
+        "shipped": dict(hybrid.thresholds),
+        "transformer": dict(run.info.thresholds),
+        "baseline": dict(hybrid.ngram.thresholds),
+    }
+
+
+def hybrid_report(hybrid: Hybrid, model_dir: Path) -> dict[str, Any]:
+    """The metrics.json "hybrid" section: per label mode, why, coefficients, validation CV numbers."""
+    spec = hybrid.spec.to_dict()
+    return {
+        "fitted_on": spec["fitted_on"],
+        "refitted_now": hybrid.refitted_now,
+        "stacker": str(Path(model_dir) / "stacker.json"),
+        "thresholds": dict(hybrid.thresholds),
+        "per_label": spec["per_label"],
+    }
+
+
+def comparisons(reports: dict[str, Any], opts: EvaluateOptions) -> dict[str, Any]:
+    """Shipped vs n-gram (by at least ``compare_margin``) and transformer vs n-gram, per variant."""
+    from commentmod.training.evaluate import compare_models
+
+    support = opts.compare_min_support
+    out: dict[str, Any] = {}
+    for name, margin in (("shipped", opts.compare_margin), ("transformer", 0.0)):
+        out[f"{name}_vs_ngram"] = {
+            variant: compare_models(
+                reports[name]["cells"][variant],
+                reports["baseline"]["cells"][variant],
+                support,
+                support,
+                name_a=name,
+                name_b="ngram",
+                margin=margin,
             )
-        return loaded, bl_dir, False
-    train = EvalData.from_records(load_split(opts.data_dir, "train"))
-    val = EvalData.from_records(load_split(opts.data_dir, "validation"))
-    log.info("training the baseline on %d rows (thresholds on %d validation rows)", len(train), len(val))
-    start = time.perf_counter()
-    model = train_and_save(
-        train.texts,
-        train.y,
-        val.texts,
-        val.y,
-        bl_dir,
-        extra={"dataset": str(opts.data_dir), "split": "train"},
-    )
-    log.info("baseline trained and saved to %s in %.1fs", bl_dir, time.perf_counter() - start)
-    return model, bl_dir, True
+            for variant in reports[name]["cells"]
+        }
+    return out
 
 
-def _transformer_probs(
-    model: Any, tokenizer: Any, info: Any, items: list[Any], opts: EvaluateOptions
-) -> np.ndarray:
-    from commentmod.training.predict import predict_probs
+def probe_reports(run: Any, hybrid: Hybrid, opts: EvaluateOptions) -> dict[str, Any] | None:
+    """The shortcut probe scored by all three models (None when ``training/probe.py`` is absent)."""
+    if importlib.util.find_spec("commentmod.training.probe") is None:
+        log.info("no training/probe.py: skipping the shortcut probe")
+        return None
+    from commentmod.training.probe import load_probe, probe_report
 
-    device = _resolve_device(opts.device)
-    model.to(device)
-    temperature = [float(info.temperature.get(k, 1.0)) for k in info.labels]
-    return predict_probs(
-        model, tokenizer, info.rule, items, batch_size=opts.batch_size, temperature=temperature, device=device
-    )
+    rows = load_probe()
+    probs, _ = score_all(run, hybrid, [r.item for r in rows], [r.text for r in rows], opts)
+    thresholds = model_thresholds(run, hybrid)
+    labels = list(run.info.labels)
+    log.info("scored %d shortcut probe rows", len(rows))
+    # a label without an n-gram head (NaN) flags nothing: 0, not an error
+    return {
+        name: probe_report(rows, np.nan_to_num(probs[key], nan=0.0), thresholds[key], labels)
+        for name, key in (("shipped", "shipped"), ("transformer", "transformer"), ("ngram", "baseline"))
+    }
 
 
-def evaluate_run(opts: EvaluateOptions) -> dict[str, Any]:
-    """Everything ``commentmod evaluate`` does; returns the metrics dict (also written to disk)."""
-    from tokenizers import Tokenizer
-
-    from commentmod.training.baseline import blend, choose_threshold, fit_blend_weights
-    from commentmod.training.dataset_build import load_split
-    from commentmod.training.evaluate import (
-        EvalData,
-        cell_metrics,
-        compare_models,
-        evaluate_model,
-        load_identity_terms,
-        plot_pr_curves,
-        render_evaluation_md,
-    )
-    from commentmod.training.model_card import render_model_card
-    from commentmod.training.modeling import CommentClassifier
-
-    model_dir = Path(opts.model_dir)
-    out_dir = Path(opts.out_dir or model_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model, info = CommentClassifier.load(model_dir)
-    if tuple(info.labels) != LABELS:
-        raise CommentmodError(
-            f"{model_dir} has labels {info.labels}; this commentmod evaluates {list(LABELS)}"
-        )
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    data = EvalData.from_records(load_split(opts.data_dir, opts.split))
-    build_info = _load_build_info(opts.data_dir)
-    log.info("scoring %d %s rows (%d synthetic)", len(data), opts.split, int(data.synthetic.sum()))
-
-    start = time.perf_counter()
-    p_t = _transformer_probs(model, tokenizer, info, data.items(), opts)
-    t_seconds = time.perf_counter() - start
-    baseline, bl_dir, trained_now = _baseline(opts, out_dir)
-    p_b = baseline.predict_probs(data.texts)
+def _model_reports(
+    data: Any, probs: dict[str, np.ndarray], thresholds: dict[str, dict[str, float]], opts: EvaluateOptions
+) -> dict[str, Any]:
+    from commentmod.training.evaluate import evaluate_model, load_identity_terms
 
     terms = None
     if opts.identity_terms is not None and Path(opts.identity_terms).is_file():
         terms = load_identity_terms(opts.identity_terms)
     else:
         log.warning("no identity terms file at %s; skipping the bias check", opts.identity_terms)
-    t_metrics = evaluate_model(data, p_t, info.thresholds, terms, bias_min_support=opts.bias_min_support)
-    b_metrics = evaluate_model(data, p_b, baseline.thresholds, terms, bias_min_support=opts.bias_min_support)
-    t_metrics["seconds"] = round(t_seconds, 2)
-    b_metrics.update({"dir": str(bl_dir), "trained_now": trained_now})
-    comparison = {
-        variant: compare_models(
-            t_metrics["cells"][variant],
-            b_metrics["cells"][variant],
-            opts.compare_min_support,
-            opts.compare_min_support,
-        )
-        for variant in t_metrics["cells"]
+    return {
+        name: evaluate_model(data, p, thresholds[name], terms, bias_min_support=opts.bias_min_support)
+        for name, p in probs.items()
     }
+
+
+def _write_reports(
+    metrics: dict[str, Any], out_dir: Path, model_dir: Path, info: Any, data_dir: Path
+) -> None:
+    from commentmod.training.evaluate import render_evaluation_md
+    from commentmod.training.model_card import render_model_card
+
+    (out_dir / "metrics.json").write_text(
+        json.dumps(metrics, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8"
+    )
+    (out_dir / "EVALUATION.md").write_text(render_evaluation_md(metrics) + "\n", encoding="utf-8")
+    rel = os.path.relpath(out_dir, model_dir)
+    card_metrics = dict(metrics)
+    card_metrics["plots"] = {k: v if rel == "." else f"{rel}/{v}" for k, v in metrics["plots"].items()}
+    card = render_model_card(info, card_metrics, _load_build_info(data_dir), model_name=model_dir.name)
+    (model_dir / "MODEL_CARD.md").write_text(card + "\n", encoding="utf-8")
+    log.info("wrote metrics.json, EVALUATION.md and PR curves to %s; MODEL_CARD.md to %s", out_dir, model_dir)
+
+
+def evaluate_run(opts: EvaluateOptions) -> dict[str, Any]:
+    """Everything ``commentmod evaluate`` does; returns the metrics dict (also written to disk)."""
+    from commentmod.training.dataset_build import load_split
+    from commentmod.training.evaluate import EvalData, plot_pr_curves
+    from commentmod.training.stacker import LoadedRun
+
+    model_dir = Path(opts.model_dir)
+    out_dir = Path(opts.out_dir or model_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = LoadedRun.load(model_dir)
+    if tuple(run.info.labels) != LABELS:
+        raise CommentmodError(
+            f"{model_dir} has labels {run.info.labels}; this commentmod evaluates {list(LABELS)}"
+        )
+    hybrid = _hybrid(opts, run)
+    data = EvalData.from_records(load_split(opts.data_dir, opts.split))
+    log.info("scoring %d %s rows (%d synthetic)", len(data), opts.split, int(data.synthetic.sum()))
+    probs, t_seconds = score_all(run, hybrid, data.items(), data.texts, opts)
+    reports = _model_reports(data, probs, model_thresholds(run, hybrid), opts)
+    reports["transformer"]["seconds"] = round(t_seconds, 2)
+    reports["baseline"].update({"dir": str(model_dir / "baseline"), "trained_now": hybrid.ngram_trained_now})
     metrics: dict[str, Any] = {
         "model_name": model_dir.name,
         "model_dir": str(model_dir),
@@ -238,39 +296,19 @@ def evaluate_run(opts: EvaluateOptions) -> dict[str, Any]:
         "n_rows": len(data),
         "n_synthetic": int(data.synthetic.sum()),
         "labels": list(data.labels),
-        "temperature": dict(info.temperature),
-        "transformer": t_metrics,
-        "baseline": b_metrics,
-        "comparison": comparison,
+        "temperature": dict(run.info.temperature),
+        **reports,
+        "hybrid": hybrid_report(hybrid, model_dir),
+        "comparison": comparisons(reports, opts),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "library_versions": library_versions(),
     }
-
-    if opts.blend:
-        val = EvalData.from_records(load_split(opts.data_dir, "validation"))
-        pv_t = _transformer_probs(model, tokenizer, info, val.items(), opts)
-        pv_b = baseline.predict_probs(val.texts)
-        weights = fit_blend_weights(pv_t, pv_b, val.y)
-        pv_mix = blend(pv_t, pv_b, weights)
-        thresholds = {k: choose_threshold(val.y[:, j], pv_mix[:, j]) for j, k in enumerate(data.labels)}
-        p_mix = blend(p_t, p_b, weights)
-        metrics["blend"] = {
-            "weights": weights,
-            "thresholds": thresholds,
-            "cells": cell_metrics(data.y, p_mix, data.langs, data.sources, thresholds, data.labels),
-        }
-
-    metrics["plots"] = plot_pr_curves(data, {"transformer": p_t, "baseline": p_b}, out_dir)
-    (out_dir / "metrics.json").write_text(
-        json.dumps(metrics, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8"
-    )
-    (out_dir / "EVALUATION.md").write_text(render_evaluation_md(metrics) + "\n", encoding="utf-8")
-    rel = os.path.relpath(out_dir, model_dir)
-    card_metrics = dict(metrics)
-    card_metrics["plots"] = {k: v if rel == "." else f"{rel}/{v}" for k, v in metrics["plots"].items()}
-    card = render_model_card(info, card_metrics, build_info, model_name=model_dir.name)
-    (model_dir / "MODEL_CARD.md").write_text(card + "\n", encoding="utf-8")
-    log.info("wrote metrics.json, EVALUATION.md and PR curves to %s; MODEL_CARD.md to %s", out_dir, model_dir)
+    probe = probe_reports(run, hybrid, opts)
+    if probe is not None:
+        metrics["probe"] = probe
+    names = {"shipped": "shipped", "transformer": "transformer", "baseline": "n-gram"}
+    metrics["plots"] = plot_pr_curves(data, {names[k]: p for k, p in probs.items()}, out_dir)
+    _write_reports(metrics, out_dir, model_dir, run.info, opts.data_dir)
     return metrics
 
 
@@ -281,22 +319,27 @@ def _json_default(value: Any) -> Any:
 
 
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
-    """A short table for the terminal: PR-AUC per label x language, transformer vs baseline (all rows)."""
+    """A short table for the terminal: PR-AUC per label x language, shipped / transformer / n-gram."""
     from commentmod.training.evaluate import ALL, find_cell, fmt
 
-    lines = [f"{'label':<10} {'lang':<5} {'pos':>6} {'neg':>7} {'PR-AUC T':>9} {'PR-AUC B':>9} {'F1 T':>6}"]
-    b_cells = metrics["baseline"]["cells"]["with_synthetic"]
-    for cell in metrics["transformer"]["cells"]["with_synthetic"]:
+    header = ("label", "lang", "pos", "neg", "PR-AUC S", "PR-AUC T", "PR-AUC N", "F1 S", "uses")
+    lines = ["{:<10} {:<5} {:>6} {:>7} {:>9} {:>9} {:>9} {:>6}  {}".format(*header)]
+    t_cells = metrics["transformer"]["cells"]["with_synthetic"]
+    n_cells = metrics["baseline"]["cells"]["with_synthetic"]
+    modes = {k: v["mode"] for k, v in metrics["hybrid"]["per_label"].items()}
+    for cell in metrics["shipped"]["cells"]["with_synthetic"]:
         if cell["source"] != ALL:
             continue
-        other = find_cell(b_cells, cell["label"], cell["lang"]) or {}
+        t = find_cell(t_cells, cell["label"], cell["lang"]) or {}
+        n = find_cell(n_cells, cell["label"], cell["lang"]) or {}
         lines.append(
             f"{cell['label']:<10} {cell['lang']:<5} {cell['positives']:>6} {cell['negatives']:>7} "
-            f"{fmt(cell['pr_auc']):>9} {fmt(other.get('pr_auc')):>9} {fmt(cell['f1']):>6}"
+            f"{fmt(cell['pr_auc']):>9} {fmt(t.get('pr_auc')):>9} {fmt(n.get('pr_auc')):>9} "
+            f"{fmt(cell['f1']):>6}  {modes.get(cell['label'], '?')}"
         )
-    for variant, comp in metrics["comparison"].items():
+    for variant, comp in metrics["comparison"]["shipped_vs_ngram"].items():
         worse = ", ".join(f"{c['label']}/{c['lang']}" for c in comp["not_better"]) or "none"
-        lines.append(f"{variant}: transformer not better than baseline in: {worse}")
+        lines.append(f"{variant}: shipped PR-AUC not >= n-gram + {comp['margin']:g} in: {worse}")
     return lines
 
 
@@ -306,13 +349,14 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data,
         split=args.split,
         out_dir=args.out,
-        baseline_dir=args.baseline_dir,
         batch_size=args.batch_size,
         device=args.device,
         identity_terms=args.identity_terms,
         bias_min_support=args.bias_min_support,
         compare_min_support=args.compare_min_support,
-        blend=args.blend,
+        compare_margin=args.compare_margin,
+        refit_hybrid=args.refit_hybrid,
+        max_validation_rows=args.max_validation_rows,
     )
     try:
         metrics = evaluate_run(opts)

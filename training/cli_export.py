@@ -1,4 +1,5 @@
-"""`commentmod export`: run dir -> verified ONNX artifact (parity + int8 fidelity gates)."""
+"""`commentmod export`: run dir -> verified ONNX artifact (parity + int8 fidelity gates; hybrid when
+the run dir has stacker.json)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.99,
         help="int8 gate: min share of equal flagged/not-flagged decisions vs fp32 (default 0.99)",
     )
+    parser.add_argument(
+        "--hybrid",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ship the hybrid model (transformer + n-gram stacker) when the run dir has stacker.json "
+        "(default); --no-hybrid ships the transformer alone",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument(
@@ -85,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             fuse=args.fuse,
             force=args.force,
             int8_fallback_fp32=args.int8_fallback_fp32,
+            hybrid=args.hybrid,
         )
         validation = None
         source = ""
@@ -98,6 +107,17 @@ def run(args: argparse.Namespace) -> int:
     p = result.parity
     print(f"artifact: {result.directory}  ({result.manifest.quantization}, {result.seconds:.1f}s)")
     print(f"parity  : ONNX fp32 vs PyTorch max |dp| = {p.max_abs_delta:.2e} ({p.label} on {p.probe})")
+    h = result.hybrid_parity
+    hybrid = result.manifest.extra.get("hybrid")
+    if h is None or hybrid is None:
+        print("hybrid  : no (transformer only)")
+    else:
+        print(
+            f"hybrid  : Scorer vs Python blend max |dp| = {h.max_abs_delta:.2e} ({h.label} on {h.item}, "
+            f"{h.n_items} items)"
+        )
+        for label, stack in hybrid["per_label"].items():
+            print(f"  {label:<10} {stack['mode']:<11} {stack.get('why', '')}")
     for r in result.fidelity:
         verdict = "PASS" if r.passed else "fail"
         print(

@@ -418,11 +418,13 @@ def compare_models(
     min_negatives: int = 20,
     name_a: str = "transformer",
     name_b: str = "baseline",
+    margin: float = 0.0,
 ) -> dict[str, Any]:
     """PR-AUC of model a vs b per label x language cell (source ``"all"``) with enough support.
 
-    Support is taken from model a's cell. Returns every compared cell, the cells where a does
-    not beat b (``not_better``), and the cells skipped for support or undefined PR-AUC.
+    a is better in a cell when ``pr_auc_a > pr_auc_b`` (``margin`` 0) or ``pr_auc_a >= pr_auc_b +
+    margin``. Support is taken from model a's cell. Returns every compared cell, the cells where a
+    is not better (``not_better``), and the cells skipped for support or undefined PR-AUC.
     """
     compared, not_better, too_small = [], [], []
     for cell in cells_a:
@@ -445,11 +447,14 @@ def compare_models(
         if pa is None or pb is None:
             too_small.append({**key, "reason": f"no PR-AUC for {name_a if pa is None else name_b}"})
             continue
-        row = {**key, name_a: pa, name_b: pb, "difference": pa - pb, f"{name_a}_better": pa > pb}
+        better = pa >= pb + margin if margin else pa > pb
+        row = {**key, name_a: pa, name_b: pb, "difference": pa - pb, f"{name_a}_better": better}
         compared.append(row)
-        if not pa > pb:
+        if not better:
             not_better.append(row)
     return {
+        "models": [name_a, name_b],
+        "margin": margin,
         "min_positives": min_positives,
         "min_negatives": min_negatives,
         "cells": compared,
@@ -584,150 +589,182 @@ def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+# metrics.json key -> column abbreviation, and names in compare_models results -> abbreviation
+MODELS = {"shipped": "S", "transformer": "T", "baseline": "N"}
+ABBREV = {**MODELS, "ngram": "N"}
+TITLES = {"S": "shipped (hybrid)", "T": "transformer alone", "N": "n-gram alone"}
+
+
+def model_cells(metrics: Mapping[str, Any], variant: str) -> dict[str, list[dict[str, Any]]]:
+    """Abbreviation -> cells of ``variant`` for every model in ``metrics`` (shipped first)."""
+    return {abbr: metrics[key]["cells"][variant] for key, abbr in MODELS.items() if metrics.get(key)}
+
+
+def verdict_header(comparison: Mapping[str, Any]) -> str:
+    a, b = (ABBREV.get(n, n) for n in comparison["models"])
+    margin = comparison.get("margin") or 0
+    return f"{a} ≥ {b} + {margin:g}" if margin else f"{a} > {b}"
+
+
 def comparison_table(
-    cells_t: Sequence[Mapping[str, Any]], cells_b: Sequence[Mapping[str, Any]], by: str = "lang"
+    cells: Mapping[str, Sequence[Mapping[str, Any]]],
+    by: str = "lang",
+    comparison: Mapping[str, Any] | None = None,
 ) -> str:
-    """Per label x language (``by="lang"``) or x source: support, PR-AUC/ROC-AUC/P/R/F1 of both models."""
+    """Per label x language (``by="lang"``) or x source: support (from the first model), PR-AUC and F1
+    of every model (``cells``: abbreviation -> cells), precision/recall of the first and, given a
+    :func:`compare_models` result, its verdict per cell (``–`` = too little support)."""
+    names = list(cells)
+    first = names[0]
+    verdicts: dict[tuple[str, str], bool] = {}
+    if comparison is not None:
+        key = f"{comparison['models'][0]}_better"
+        verdicts = {(c["label"], c["lang"]): c[key] for c in comparison["cells"]}
     rows = []
-    for cell in cells_t:
+    for cell in cells[first]:
         if (by == "lang" and cell["source"] != ALL) or (
             by == "source" and (cell["lang"] != ALL or cell["source"] == ALL)
         ):
             continue
-        other = find_cell(cells_b, cell["label"], cell["lang"], cell["source"]) or {}
-        rows.append(
-            [
-                cell["label"],
-                cell["lang"] if by == "lang" else cell["source"],
-                cell["positives"],
-                cell["negatives"],
-                cell["pr_auc"],
-                other.get("pr_auc"),
-                cell["roc_auc"],
-                other.get("roc_auc"),
-                cell["precision"],
-                cell["recall"],
-                cell["f1"],
-                other.get("f1"),
-            ]
-        )
-    header = [
-        "label",
-        "lang" if by == "lang" else "source",
-        "pos",
-        "neg",
-        "PR-AUC T",
-        "PR-AUC B",
-        "ROC-AUC T",
-        "ROC-AUC B",
-        "P T",
-        "R T",
-        "F1 T",
-        "F1 B",
-    ]
+        found = [find_cell(cells[n], cell["label"], cell["lang"], cell["source"]) or {} for n in names]
+        row = [
+            cell["label"],
+            cell["lang"] if by == "lang" else cell["source"],
+            cell["positives"],
+            cell["negatives"],
+        ]
+        row += [c.get("pr_auc") for c in found] + [c.get("f1") for c in found]
+        row += [cell["precision"], cell["recall"]]
+        if comparison is not None:
+            row.append(verdicts.get((cell["label"], cell["lang"])) if by == "lang" else None)
+        rows.append(row)
+    header = ["label", by, "pos", "neg", *(f"PR-AUC {n}" for n in names), *(f"F1 {n}" for n in names)]
+    header += [f"P {first}", f"R {first}"] + ([verdict_header(comparison)] if comparison is not None else [])
     return md_table(header, rows)
 
 
-def render_evaluation_md(metrics: Mapping[str, Any]) -> str:
-    """The ``EVALUATION.md`` report from a ``metrics.json`` dict (see ``commentmod evaluate``)."""
-    t, b = metrics["transformer"], metrics.get("baseline")
-    lines = [
+def _md_intro(metrics: Mapping[str, Any]) -> list[str]:
+    return [
         f"# Evaluation: {metrics.get('model_name', 'model')} on `{metrics.get('split', '?')}`",
         "",
         f"Dataset: `{metrics.get('dataset', '?')}`; {metrics.get('n_rows', '?')} rows, "
         f"{metrics.get('n_synthetic', 0)} of them synthetic off-topic pairs. "
-        "T = transformer, B = baseline (TF-IDF char n-grams + logistic regression, comment text only). "
-        "P/R/F1 at the chosen thresholds. `–` = undefined (one class only, or nothing predicted positive).",
+        "S = shipped (the hybrid: per label the transformer, the n-gram model or a blend of both, chosen "
+        "on validation; see *The hybrid stacker*), T = transformer alone, N = n-gram alone (TF-IDF char "
+        "n-grams + logistic regression, comment text only). Support (pos/neg) and P/R are the shipped "
+        "model's; P/R/F1 at each model's own thresholds. `–` = undefined (one class only, nothing "
+        "predicted positive, or too little support to compare).",
         "",
     ]
-    b_cells = b["cells"] if b else {v: [] for v in VARIANTS}
+
+
+def _md_cells(metrics: Mapping[str, Any]) -> list[str]:
+    comparisons = (metrics.get("comparison") or {}).get("shipped_vs_ngram") or {}
+    lines: list[str] = []
     for variant, title in (
         ("with_synthetic", "All rows"),
         ("without_synthetic", "Without synthetic off-topic pairs"),
     ):
-        lines += [
-            f"## {title}: per label x language",
-            "",
-            comparison_table(t["cells"][variant], b_cells[variant]),
-            "",
-        ]
-    lines += [
-        "## Per label x source (all rows)",
-        "",
-        comparison_table(t["cells"]["with_synthetic"], b_cells["with_synthetic"], by="source"),
-        "",
-    ]
-    comparison = metrics.get("comparison")
-    if comparison:
-        lines += ["## Does the transformer beat the baseline on PR-AUC?", ""]
-        for variant, comp in comparison.items():
+        table = comparison_table(model_cells(metrics, variant), comparison=comparisons.get(variant))
+        lines += [f"## {title}: per label x language", "", table, ""]
+    table = comparison_table(model_cells(metrics, "with_synthetic"), by="source")
+    return [*lines, "## Per label x source (all rows)", "", table, ""]
+
+
+def _md_comparisons(comparison: Mapping[str, Any] | None) -> list[str]:
+    lines: list[str] = []
+    for by_variant in (comparison or {}).values():
+        if not by_variant:
+            continue
+        first = next(iter(by_variant.values()))
+        a, b = (TITLES.get(ABBREV.get(n, n), n) for n in first["models"])
+        lines += [f"## {a} vs {b}: {verdict_header(first)} on PR-AUC?", ""]
+        for variant, comp in by_variant.items():
+            name_a, name_b = comp["models"]
             lines.append(
                 f"- **{variant}** (cells with >= {comp['min_positives']} positives and "
                 f">= {comp['min_negatives']} negatives): {len(comp['cells'])} compared, "
-                f"transformer better in {len(comp['cells']) - len(comp['not_better'])}."
+                f"yes in {len(comp['cells']) - len(comp['not_better'])}."
             )
             if comp["not_better"]:
                 cells = ", ".join(
-                    f"{c['label']}/{c['lang']} (T {c['transformer']:.3f} vs B {c['baseline']:.3f})"
+                    f"{c['label']}/{c['lang']} ({c[name_a]:.3f} vs {c[name_b]:.3f})"
                     for c in comp["not_better"]
                 )
-                lines.append(f"  - **Not better:** {cells}")
+                lines.append(f"  - **No:** {cells}")
             if comp["skipped"]:
-                lines.append(
-                    "  - Too small to compare: "
-                    + ", ".join(f"{c['label']}/{c['lang']}" for c in comp["skipped"])
-                )
+                small = ", ".join(f"{c['label']}/{c['lang']}" for c in comp["skipped"])
+                lines.append(f"  - Too small to compare: {small}")
         lines.append("")
-    lines += [
-        "## Thresholds",
+    return lines
+
+
+def hybrid_rows(hybrid: Mapping[str, Any]) -> list[list[Any]]:
+    """label, mode, coefficients, CV PR-AUCs, threshold, why: one row per label of a metrics "hybrid"."""
+    rows = []
+    for name, s in hybrid["per_label"].items():
+        cv = (s.get("validation") or {}).get("cv_pr_auc") or {}
+        row = [name, s["mode"], s["coef_transformer"], s["coef_ngram"], s["intercept"]]
+        row += [cv.get(k) for k in ("blend", "transformer", "ngram")]
+        rows.append([*row, hybrid.get("thresholds", {}).get(name), s.get("why")])
+    return rows
+
+
+def _md_hybrid(hybrid: Mapping[str, Any] | None) -> list[str]:
+    if not hybrid:
+        return []
+    header = ["label", "uses", "a", "b", "c", "CV PR-AUC blend", "CV T", "CV N", "threshold", "why"]
+    return [
+        "## The hybrid stacker",
         "",
-        md_table(
-            ["label", "transformer", "baseline"],
-            [[k, t["thresholds"].get(k), (b or {}).get("thresholds", {}).get(k)] for k in t["thresholds"]],
-        ),
+        f"Shipped score per label: `sigmoid(a * transformer_logit + b * logit(p_ngram) + c)`, fitted on "
+        f"{hybrid.get('fitted_on') or 'the validation split'}; a blend is used only when its cross-validated "
+        "PR-AUC beats the better single model by more than the stacker's margin.",
+        "",
+        md_table(header, hybrid_rows(hybrid)),
         "",
     ]
-    lines += ["## Calibration (all rows)", ""]
-    cal_rows = []
-    for name, cal in t["calibration"].items():
-        bcal = (b or {}).get("calibration", {}).get(name, {})
-        cal_rows.append([name, cal["n"], cal["brier"], bcal.get("brier"), cal["ece"], bcal.get("ece")])
-    lines += [md_table(["label", "n", "Brier T", "Brier B", "ECE T", "ECE B"], cal_rows), ""]
-    for name, cal in t["calibration"].items():
-        lines += [f"Reliability, transformer, `{name}`:", ""]
-        lines += [
-            md_table(
-                ["bin", "count", "mean predicted", "fraction positive"],
-                [
-                    [
-                        f"{r['low']:.1f}–{r['high']:.1f}",
-                        r["count"],
-                        r["mean_predicted"],
-                        r["fraction_positive"],
-                    ]
-                    for r in cal["bins"]
-                ],
-            ),
-            "",
+
+
+def _md_thresholds(metrics: Mapping[str, Any]) -> list[str]:
+    models = {abbr: metrics[key].get("thresholds", {}) for key, abbr in MODELS.items() if metrics.get(key)}
+    labels = next(iter(models.values()))
+    rows = [[k, *(m.get(k) for m in models.values())] for k in labels]
+    return ["## Thresholds", "", md_table(["label", *(TITLES[a] for a in models)], rows), ""]
+
+
+def _md_calibration(metrics: Mapping[str, Any]) -> list[str]:
+    cals = {abbr: metrics[key].get("calibration", {}) for key, abbr in MODELS.items() if metrics.get(key)}
+    first, cal = next(iter(cals.items()))
+    rows = []
+    for name, c in cal.items():
+        per_model = [m.get(name, {}) for m in cals.values()]
+        rows.append([name, c["n"], *(m.get("brier") for m in per_model), *(m.get("ece") for m in per_model)])
+    header = ["label", "n", *(f"Brier {a}" for a in cals), *(f"ECE {a}" for a in cals)]
+    lines = ["## Calibration (all rows)", "", md_table(header, rows), ""]
+    for name, c in cal.items():
+        bins = [
+            [f"{r['low']:.1f}–{r['high']:.1f}", r["count"], r["mean_predicted"], r["fraction_positive"]]
+            for r in c["bins"]
         ]
-    bias = t.get("bias")
+        lines += [f"Reliability, {TITLES[first]}, `{name}`:", ""]
+        lines += [md_table(["bin", "count", "mean predicted", "fraction positive"], bins), ""]
+    return lines
+
+
+def render_evaluation_md(metrics: Mapping[str, Any]) -> str:
+    """The ``EVALUATION.md`` report from a ``metrics.json`` dict (see ``commentmod evaluate``)."""
+    lines = _md_intro(metrics) + _md_cells(metrics) + _md_comparisons(metrics.get("comparison"))
+    lines += _md_hybrid(metrics.get("hybrid")) + _md_thresholds(metrics) + _md_calibration(metrics)
+    biases = {abbr: metrics[key].get("bias") for key, abbr in MODELS.items() if metrics.get(key)}
+    first, bias = next(iter(biases.items()))
     if bias:
-        lines += [render_bias_md(bias, (b or {}).get("bias")), ""]
-    blend = metrics.get("blend")
-    if blend:
-        lines += [
-            "## Hybrid (transformer + baseline blend)",
-            "",
-            f"Weights (transformer share, fitted on validation PR-AUC): {blend['weights']}",
-            "",
-        ]
-        if blend.get("cells"):
-            rows = [
-                [c["label"], c["lang"], c["positives"], c["negatives"], c["pr_auc"], c["f1"]]
-                for c in blend["cells"]
-                if c["source"] == ALL
-            ]
-            lines += [md_table(["label", "lang", "pos", "neg", "PR-AUC", "F1"], rows), ""]
+        others = {a: b for a, b in biases.items() if a != first and b}
+        lines += [render_bias_md(bias, others, title=TITLES[first]), ""]
+    if metrics.get("probe"):
+        from commentmod.training.probe import render_probe_md
+
+        lines += [render_probe_md(metrics["probe"]), ""]
     plots = metrics.get("plots") or {}
     if plots:
         lines += ["## Precision-recall curves", ""]
@@ -736,36 +773,31 @@ def render_evaluation_md(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_bias_md(bias: Mapping[str, Any], baseline_bias: Mapping[str, Any] | None = None) -> str:
+def render_bias_md(
+    bias: Mapping[str, Any], others: Mapping[str, Mapping[str, Any]] | None = None, title: str = ""
+) -> str:
+    """The bias section of one model (``title``), with the subgroup AUC of ``others`` (name -> bias)."""
+    of = f", {title}" if title else ""
     lines = [
-        f"## Bias check (`{bias['label']}`, identity terms, non-synthetic rows)",
+        f"## Bias check (`{bias['label']}`{of}, identity terms, non-synthetic rows)",
         "",
         "Subgroup AUC: within comments mentioning the term. BPSN: low means innocent mentions score too high "
         "(false positives on the group). BNSP: low means abuse aimed at the group is missed.",
         "",
     ]
-    base = {(r["lang"], r["term"]): r for r in (baseline_bias or {}).get("terms", [])}
+    by_term = {
+        name: {(r["lang"], r["term"]): r for r in other.get("terms", [])}
+        for name, other in (others or {}).items()
+    }
     rows = []
     for r in bias["terms"]:
-        other = base.get((r["lang"], r["term"]), {})
-        rows.append(
-            [
-                r["lang"],
-                r["term"],
-                r["positives"],
-                r["negatives"],
-                r["subgroup_auc"],
-                r["bpsn_auc"],
-                r["bnsp_auc"],
-                other.get("subgroup_auc"),
-            ]
-        )
+        key = (r["lang"], r["term"])
+        row = [r["lang"], r["term"], r["positives"], r["negatives"], r["subgroup_auc"], r["bpsn_auc"]]
+        row += [r["bnsp_auc"], *(terms.get(key, {}).get("subgroup_auc") for terms in by_term.values())]
+        rows.append(row)
     if rows:
-        lines.append(
-            md_table(
-                ["lang", "term", "pos", "neg", "subgroup AUC", "BPSN AUC", "BNSP AUC", "subgroup AUC B"], rows
-            )
-        )
+        header = ["lang", "term", "pos", "neg", "subgroup AUC", "BPSN AUC", "BNSP AUC"]
+        lines.append(md_table(header + [f"subgroup AUC {name}" for name in by_term], rows))
         summary = bias.get("summary", {})
         lines += ["", "Power means (p = -5): " + ", ".join(f"{k} {fmt(v)}" for k, v in summary.items())]
     else:

@@ -11,6 +11,14 @@ Steps (all gates pass before anything appears at the target path)::
 
 Model output is raw ``logits`` [batch, n_labels]; the Scorer applies temperature and sigmoid
 (manifest ``output_kind: "logits"``, see docs/artifact.md).
+
+Hybrid artifacts: when the run directory has ``stacker.json`` (``training/stacker.py``), the
+artifact also ships the character n-gram graph (``RUN/baseline/baseline.onnx`` as ``ngram.onnx``,
+only if some label uses it) and the stacker (manifest ``extra["hybrid"]``, with the stacker's
+thresholds); a further gate (``ParityError``) checks that the Scorer's stacked probabilities
+equal the Python blend (PyTorch logits, ``OnnxBaseline``, :func:`stack_probs`) within 1e-4, and
+the int8 gate judges the stacked probabilities. This module is long because it is the one place
+that orders every export gate; each step is a small function.
 """
 
 from __future__ import annotations
@@ -35,7 +43,16 @@ from commentmod.model.errors import CommentmodError
 from commentmod.model.inputs import ContextRule, SpecialIds, encode_comments
 from commentmod.model.labels import LABEL_DESCRIPTIONS
 from commentmod.model.manifest import DataSource, Manifest, hash_files, write_manifest
-from commentmod.serving.scorer import DEFAULT_BATCH_SIZE, logits_to_probs, make_session, window_logits
+from commentmod.serving.hybrid import HybridSpec, stack_probs
+from commentmod.serving.scorer import (
+    DEFAULT_BATCH_SIZE,
+    logits_to_probs,
+    make_session,
+    ngram_probs,
+    window_logits,
+)
+from commentmod.training.baseline import ONNX_NAME as BASELINE_ONNX
+from commentmod.training.baseline import BaselineError, OnnxBaseline
 from commentmod.training.modeling import CommentClassifier, RunInfo
 from commentmod.training.predict import predict_logits
 from commentmod.training.quantize import QuantizationError, quant_plans, quantize_int8, quiet_root_logger
@@ -48,6 +65,8 @@ MODEL_FILE = "model.onnx"
 FP32_FILE = "model.fp32.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
+STACKER_FILE = "stacker.json"  # in the run directory, written by training/stacker.py
+BASELINE_DIR = "baseline"  # in the run directory: baseline.onnx + baseline.json (training/baseline.py)
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAMES = ("logits",)
 MIN_OPSET = 17
@@ -234,6 +253,9 @@ class ExportOptions:
     fuse: bool = True
     batch_size: int = DEFAULT_BATCH_SIZE  # as the Scorer: dynamic int8 ranges depend on the batch
     force: bool = False
+    # ship the hybrid model when the run dir has stacker.json; False: transformer only
+    hybrid: bool = True
+    hybrid_parity_rows: int = 200  # validation comments (besides the probes) in the hybrid parity gate
 
     def __post_init__(self) -> None:
         if self.opset < MIN_OPSET:
@@ -269,6 +291,20 @@ class FidelityReport:
 
 
 @dataclass
+class HybridParityReport:
+    """Scorer (fp32 graph + ngram.onnx + stack) vs the Python blend of training."""
+
+    max_abs_delta: float
+    label: str
+    item: str
+    per_label: dict[str, float]
+    n_items: int
+    tolerance: float
+    reference: str = "PyTorch logits + OnnxBaseline (RUN/baseline) + stack_probs"
+    served: str = "Scorer on the fp32 graph + ngram.onnx"
+
+
+@dataclass
 class ExportResult:
     directory: Path
     manifest: Manifest
@@ -276,6 +312,17 @@ class ExportResult:
     fidelity: list[FidelityReport] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    hybrid_parity: HybridParityReport | None = None
+
+
+@dataclass
+class HybridPlan:
+    """What a hybrid export ships: the stacker, its thresholds, and the n-gram model when used."""
+
+    spec: HybridSpec
+    thresholds: dict[str, float]
+    baseline: OnnxBaseline | None  # RUN/baseline loaded, when some label uses the n-gram model
+    baseline_dir: Path
 
 
 # --------------------------------------------------------------------------- ONNX export
@@ -447,6 +494,204 @@ def flag_agreement(
     return overall, per_label
 
 
+# --------------------------------------------------------------------------- hybrid
+
+
+def load_hybrid(run_dir: Path, labels: Sequence[str]) -> HybridPlan | None:
+    """The stacker of ``RUN/stacker.json`` (``training/stacker.py``), refused when malformed or fitted
+    on other models than the run's (its provenance), checked against the run's labels, with
+    ``RUN/baseline/`` loaded when some label uses the n-gram model; None when the run has no stacker."""
+    from commentmod.training import stacker
+
+    path = Path(run_dir) / STACKER_FILE
+    if not path.is_file():
+        return None
+    reason = stacker.stale_reason(Path(run_dir))
+    if reason is not None:
+        raise ExportError(
+            f"{path} cannot be shipped: {reason}. Refit the stacker (`commentmod hybrid`) "
+            "or export with --no-hybrid"
+        )
+    spec, thresholds = stacker.load_hybrid(Path(run_dir))
+    if tuple(spec.labels) != tuple(labels):
+        raise ExportError(f"{path} is for labels {list(spec.labels)}, the model for {list(labels)}; refit it")
+    bad = {k: v for k, v in thresholds.items() if not 0.0 <= v <= 1.0}
+    if bad:
+        raise ExportError(f"{path}: thresholds {bad} are not probabilities in [0, 1]; refit it")
+    baseline_dir = Path(run_dir) / BASELINE_DIR
+    uses = [k for k in labels if spec.per_label[k].coef_ngram != 0.0]
+    if not uses:
+        return HybridPlan(spec, thresholds, None, baseline_dir)
+    try:
+        baseline = OnnxBaseline.load(baseline_dir)
+    except BaselineError as exc:
+        raise ExportError(f"{path} blends the n-gram model for {uses}, but {exc}") from exc
+    if tuple(baseline.labels) != tuple(labels):
+        raise ExportError(
+            f"the n-gram model in {baseline_dir} is for labels {list(baseline.labels)}, "
+            f"the transformer for {list(labels)}; retrain the baseline"
+        )
+    untrained = [k for k in uses if not baseline.trained.get(k, False)]
+    if untrained:
+        raise ExportError(
+            f"{path} blends the n-gram model for {untrained}, but {baseline_dir} has no head for them; refit"
+        )
+    return HybridPlan(spec, thresholds, baseline, baseline_dir)
+
+
+class ShippedProbs:
+    """Served probabilities from raw logits, as the Scorer computes them: temperature + sigmoid, or
+    the hybrid stack with the n-gram graph shipped in the artifact. The n-gram probabilities of an
+    item list are computed once (the int8 gate scores the same items with every plan)."""
+
+    def __init__(self, temperature: Sequence[float], spec: HybridSpec | None, ngram_path: Path | None):
+        self.temperature = list(temperature)
+        self.spec = spec
+        self._session = make_session(ngram_path) if ngram_path is not None else None
+        self._cache: dict[tuple[str, ...], np.ndarray] = {}
+
+    def ngram(self, items: Sequence[Item]) -> np.ndarray | None:
+        if self._session is None or self.spec is None:
+            return None
+        texts = tuple(text for text, _, _ in items)
+        if texts not in self._cache:
+            self._cache[texts] = ngram_probs(self._session, texts, len(self.spec.labels))
+        return self._cache[texts]
+
+    def __call__(self, logits: np.ndarray, items: Sequence[Item]) -> np.ndarray:
+        if self.spec is None:
+            return logits_to_probs(logits, self.temperature)
+        return stack_probs(logits, self.ngram(items), self.spec)
+
+
+def hybrid_parity_sample(validation_items: Sequence[Item] | None, n: int, seed: int = 0) -> list[Item]:
+    """A seeded sample of up to ``n`` validation comments (the built-in sample without data)."""
+    pool = list(validation_items) if validation_items else builtin_validation_items()
+    if len(pool) <= n:
+        return pool
+    picked = np.sort(np.random.default_rng(seed).choice(len(pool), size=max(0, n), replace=False))
+    return [pool[int(i)] for i in picked]
+
+
+def check_hybrid_parity(
+    reference: np.ndarray,
+    served: np.ndarray,
+    labels: Sequence[str],
+    item_names: Sequence[str],
+    tolerance: float,
+) -> HybridParityReport:
+    """Compare the Scorer's stacked probabilities with the Python blend; raise ParityError if off."""
+    delta = np.abs(served.astype(np.float64) - reference.astype(np.float64))
+    if not np.all(np.isfinite(delta)):
+        bad = np.argwhere(~np.isfinite(delta))[0]
+        raise ParityError(
+            f"hybrid score for {item_names[bad[0]]!r} label {labels[bad[1]]!r} is not finite; "
+            "the export is broken"
+        )
+    worst, label, item = _worst(delta, labels, item_names)
+    per_label = {k: float(delta[:, j].max()) for j, k in enumerate(labels)}
+    report = HybridParityReport(worst, label, item, per_label, len(item_names), tolerance)
+    if worst > tolerance:
+        raise ParityError(
+            f"the Scorer's hybrid probabilities differ from the Python blend (PyTorch + n-gram + stacker) "
+            f"by {worst:.2e} for label {label!r} on {item!r}; tolerance is {tolerance:.0e}. "
+            "The serving stack and training disagree - please report it"
+        )
+    return report
+
+
+def _gate_hybrid_parity(
+    plan: HybridPlan,
+    tmp: Path,
+    model: CommentClassifier,
+    tokenizer: Tokenizer,
+    manifest: Manifest,
+    probe_logits: np.ndarray,
+    sample: Sequence[Item],
+    batch_size: int,
+    tolerance: float,
+) -> HybridParityReport:
+    """The Scorer class itself (fp32 graph, shipped ngram.onnx, stacker in ``manifest``) vs the
+    Python blend on the probes + ``sample``."""
+    from commentmod.serving.scorer import Scorer
+
+    rule, special = manifest.context_rule, manifest.special_ids
+    items = [p.item for p in PROBES] + list(sample)
+    names = [p.name for p in PROBES] + [f"validation[{i}]" for i in range(len(sample))]
+    logits = np.concatenate([probe_logits, torch_logits(model, tokenizer, rule, sample, special, batch_size)])
+    texts = [text for text, _, _ in items]
+    p_ngram = plan.baseline.predict_probs(texts) if plan.baseline is not None else None
+    reference = stack_probs(logits, p_ngram, plan.spec)
+    ngram_path = tmp / plan.spec.ngram_file
+    scorer = Scorer(
+        make_session(tmp / FP32_FILE),
+        tokenizer,
+        manifest,
+        tmp,
+        model_file=FP32_FILE,
+        batch_size=batch_size,
+        ngram_session=make_session(ngram_path) if plan.baseline is not None else None,
+    )
+    return check_hybrid_parity(reference, scorer.probabilities(items), manifest.labels, names, tolerance)
+
+
+def hybrid_extra(
+    plan: HybridPlan,
+    labels: Sequence[str],
+    thresholds: Sequence[float],
+    temperature: Sequence[float],
+    parity: HybridParityReport,
+) -> dict[str, Any]:
+    """Manifest ``extra`` entries of a hybrid artifact."""
+    out: dict[str, Any] = {
+        "hybrid": plan.spec.to_dict(),
+        "hybrid_parity": asdict(parity),
+        "transformer": {
+            "thresholds": dict(zip(labels, thresholds, strict=True)),
+            "temperature": dict(zip(labels, temperature, strict=True)),
+            "note": "reference only: the artifact serves the stacker's thresholds and applies no temperature",
+        },
+    }
+    if plan.baseline is not None:
+        meta = {k: v for k, v in plan.baseline.meta.items() if k != "files"}
+        out["ngram"] = {"file": plan.spec.ngram_file, "source": f"{BASELINE_DIR}/{BASELINE_ONNX}", **meta}
+    return out
+
+
+MODE_NAMES = {"blend": "blend (transformer + n-gram)", "transformer": "transformer", "ngram": "n-gram"}
+
+
+def render_hybrid_section(manifest: Manifest) -> str:
+    """The model card's hybrid section: per label which model is used, and why."""
+    spec = HybridSpec.from_dict(manifest.extra["hybrid"])
+    lines = [
+        "## Hybrid model",
+        "",
+        "Served scores combine the transformer (comment + article context) and a character n-gram "
+        f"model (`{spec.ngram_file}`, comment text only), per label: "
+        "`p = sigmoid(c_t * transformer_logit + c_n * logit(p_ngram) + b)` (raw transformer logit, "
+        "max over windows, no temperature)"
+        + (f"; stacker fitted on {spec.fitted_on}." if spec.fitted_on else "."),
+        "",
+        "| label | model | c_t | c_n | b | threshold | why |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label in spec.labels:
+        s = spec.per_label[label]
+        lines.append(
+            f"| {label} | {MODE_NAMES[s.mode]} | {s.coef_transformer:.4f} | {s.coef_ngram:.4f} | "
+            f"{s.intercept:.4f} | {manifest.thresholds[label]:.3f} | {(s.why or '-').replace('|', '/')} |"
+        )
+    parity = manifest.extra.get("hybrid_parity")
+    if parity:
+        lines += [
+            "",
+            f"Export checked that the served scores equal the training blend on {parity['n_items']} comments "
+            f"(max |Δp| {parity['max_abs_delta']:.1e}).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------- manifest, card
 
 
@@ -483,6 +728,7 @@ def library_versions() -> dict[str, str]:
 def render_model_card(manifest: Manifest) -> str:
     """A short model card from the manifest (used when the run dir has no MODEL_CARD.md)."""
     rule = manifest.context_rule
+    hybrid = "hybrid" in manifest.extra
     lines = [
         f"# {manifest.name}",
         "",
@@ -496,24 +742,30 @@ def render_model_card(manifest: Manifest) -> str:
         "",
         "## Labels and thresholds",
         "",
-        "| label | threshold | temperature | meaning |",
-        "|---|---|---|---|",
+        "| label | threshold | temperature | meaning |" if not hybrid else "| label | threshold | meaning |",
+        "|---|---|---|---|" if not hybrid else "|---|---|---|",
     ]
     for label in manifest.labels:
+        temp = "" if hybrid else f" {manifest.temperature.get(label, 1.0):.3f} |"
         lines.append(
-            f"| {label} | {manifest.thresholds[label]:.3f} | {manifest.temperature.get(label, 1.0):.3f} | "
-            f"{LABEL_DESCRIPTIONS.get(label, '')} |"
+            f"| {label} | {manifest.thresholds[label]:.3f} |{temp} {LABEL_DESCRIPTIONS.get(label, '')} |"
         )
+    score_rule = (
+        "Model outputs logits; score = sigmoid(logit / temperature)."
+        if not hybrid
+        else "Scores combine the transformer's logits with a character n-gram model (see Hybrid model)."
+    )
     lines += [
         "",
         "## Inputs",
         "",
         f"Comment first, then article title and start of text as context; at most {rule.max_length} tokens "
         f"per window; longer comments are split into overlapping windows ({rule.stride} tokens shared) and "
-        "the maximum per label is taken. Model outputs logits; score = sigmoid(logit / temperature).",
+        f"the maximum per label is taken. {score_rule}",
         "",
         f"Quantization: {manifest.quantization}.",
         "",
+        *([render_hybrid_section(manifest)] if hybrid else []),
         "## Training data and licences",
         "",
     ]
@@ -659,7 +911,10 @@ def export_artifact(
     validation_items: Sequence[Item] | None = None,
     validation_source: str = "",
 ) -> ExportResult:
-    """Export ``run_dir`` to ``out_dir``; nothing is written at ``out_dir`` unless every gate passes."""
+    """Export ``run_dir`` to ``out_dir``; nothing is written at ``out_dir`` unless every gate passes.
+
+    Long because it orders every gate (see the module docstring); the steps are the helpers above.
+    """
     start = time.perf_counter()
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     model, info = CommentClassifier.load(run_dir)
@@ -670,27 +925,82 @@ def export_artifact(
     temperature = [float(info.temperature.get(k, 1.0)) for k in labels]
     thresholds = [float(info.thresholds[k]) for k in labels]
     name = options.name or run_dir.resolve().name
+    hybrid = load_hybrid(run_dir, labels) if options.hybrid else None
+    if hybrid is None:
+        why = "--no-hybrid" if not options.hybrid else f"{run_dir / STACKER_FILE} not found"
+        log.info("the artifact is not hybrid (%s): transformer only", why)
+    else:
+        modes = {k: hybrid.spec.per_label[k].mode for k in labels}
+        log.info("hybrid artifact: %s", ", ".join(f"{k}: {v}" for k, v in modes.items()))
+    served_thresholds = thresholds if hybrid is None else [hybrid.thresholds[k] for k in labels]
+    stub = Manifest(
+        name=name,
+        labels=labels,
+        thresholds=dict(zip(labels, served_thresholds, strict=True)),
+        context_rule=rule,
+        special_ids=special,
+        input_names=INPUT_NAMES,
+        output_names=OUTPUT_NAMES,
+        output_kind="logits",
+        # a hybrid artifact applies no temperature (the stacker's coefficients replace it)
+        temperature=dict(zip(labels, temperature if hybrid is None else [1.0] * len(labels), strict=True)),
+        data_sources=data_sources_from_run(info),
+        library_versions=library_versions(),
+        extra={} if hybrid is None else {"hybrid": hybrid.spec.to_dict()},
+    )
     tmp = _prepare_target(out_dir, options.force)
     try:
         fused = export_fp32(model, tmp / FP32_FILE, options.opset, options.fuse)
+        ngram_path = None
+        if hybrid is not None and hybrid.baseline is not None:
+            ngram_path = tmp / hybrid.spec.ngram_file
+            shutil.copyfile(hybrid.baseline_dir / BASELINE_ONNX, ngram_path)
+        ship = ShippedProbs(temperature, None if hybrid is None else hybrid.spec, ngram_path)
         probe_items = [p.item for p in PROBES]
         probe_names = [p.name for p in PROBES]
 
-        def probs_of(path: Path, items: Sequence[Item], batch_size: int = options.batch_size) -> np.ndarray:
-            logits = onnx_logits(path, tokenizer, rule, items, special, len(labels), batch_size)
-            return logits_to_probs(logits, temperature)
+        def logits_of(path: Path, items: Sequence[Item], batch_size: int = options.batch_size) -> np.ndarray:
+            return onnx_logits(path, tokenizer, rule, items, special, len(labels), batch_size)
 
-        torch_p = logits_to_probs(
-            torch_logits(model, tokenizer, rule, probe_items, special, options.batch_size), temperature
+        def served_of(path: Path, items: Sequence[Item]) -> np.ndarray:
+            return ship(logits_of(path, items), items)
+
+        probe_logits = torch_logits(model, tokenizer, rule, probe_items, special, options.batch_size)
+        fp32_logits = {b: logits_of(tmp / FP32_FILE, probe_items, b) for b in (1, options.batch_size)}
+        parity = check_parity(
+            logits_to_probs(probe_logits, temperature),
+            {b: logits_to_probs(v, temperature) for b, v in fp32_logits.items()},
+            labels,
+            probe_names,
+            options.parity_tolerance,
         )
-        fp32_by_batch = {b: probs_of(tmp / FP32_FILE, probe_items, b) for b in (1, options.batch_size)}
-        parity = check_parity(torch_p, fp32_by_batch, labels, probe_names, options.parity_tolerance)
         log.info(
             "parity: ONNX fp32 vs PyTorch max |Δp| %.2e (%s on %s)",
             parity.max_abs_delta,
             parity.label,
             parity.probe,
         )
+        hybrid_parity = None
+        if hybrid is not None:
+            sample = hybrid_parity_sample(validation_items, options.hybrid_parity_rows)
+            hybrid_parity = _gate_hybrid_parity(
+                hybrid,
+                tmp,
+                model,
+                tokenizer,
+                stub,
+                probe_logits,
+                sample,
+                options.batch_size,
+                options.parity_tolerance,
+            )
+            log.info(
+                "hybrid parity: Scorer vs Python blend max |Δp| %.2e (%s on %s, %d items)",
+                hybrid_parity.max_abs_delta,
+                hybrid_parity.label,
+                hybrid_parity.item,
+                hybrid_parity.n_items,
+            )
         del model
 
         fidelity: list[FidelityReport] = []
@@ -706,14 +1016,14 @@ def export_artifact(
                 fidelity = _gate_int8(
                     tmp,
                     options,
-                    probes_fp32=fp32_by_batch[options.batch_size].astype(np.float64),
-                    agree_fp32=probs_of(tmp / FP32_FILE, agree_items),
-                    onnx_probs=probs_of,
+                    probes_fp32=ship(fp32_logits[options.batch_size], probe_items).astype(np.float64),
+                    agree_fp32=served_of(tmp / FP32_FILE, agree_items),
+                    onnx_probs=served_of,
                     probe_items=probe_items,
                     agree_items=agree_items,
                     agree_source=agree_source,
                     labels=labels,
-                    thresholds=thresholds,
+                    thresholds=served_thresholds,
                     special=special,
                 )
             except QuantizationFidelityError as exc:
@@ -731,7 +1041,7 @@ def export_artifact(
             os.replace(tmp / FP32_FILE, tmp / MODEL_FILE)
             quantization = "none"
 
-        served_probs = probs_of(tmp / MODEL_FILE, probe_items)
+        served_probs = served_of(tmp / MODEL_FILE, probe_items)
         model_names = [n for n in (MODEL_FILE, FP32_FILE) if (tmp / n).is_file()]
         for n in model_names:
             externalise_weights(tmp / n)
@@ -749,28 +1059,10 @@ def export_artifact(
         }
         if int8_failure is not None:
             extra["int8_failure"] = int8_failure
-        manifest = Manifest(
-            name=name,
-            labels=labels,
-            thresholds=dict(zip(labels, thresholds, strict=True)),
-            context_rule=rule,
-            special_ids=special,
-            input_names=INPUT_NAMES,
-            output_names=OUTPUT_NAMES,
-            output_kind="logits",
-            temperature=dict(zip(labels, temperature, strict=True)),
-            data_sources=data_sources_from_run(info),
-            library_versions=library_versions(),
-            quantization=quantization,
-            extra=extra,
-        )
-        card_src = run_dir / MODEL_CARD_FILE
-        if card_src.is_file():
-            shutil.copyfile(card_src, tmp / MODEL_CARD_FILE)
-            for figure in sorted(run_dir.glob("pr_*.png")):  # the PR curves the card links
-                shutil.copyfile(figure, tmp / figure.name)
-        else:
-            (tmp / MODEL_CARD_FILE).write_text(render_model_card(manifest), encoding="utf-8")
+        if hybrid is not None and hybrid_parity is not None:
+            extra |= hybrid_extra(hybrid, labels, thresholds, temperature, hybrid_parity)
+        manifest = replace(stub, quantization=quantization, extra=extra)
+        _write_model_card(run_dir, tmp, manifest)
         files = [f.name for f in tmp.iterdir() if f.is_file()]
         manifest = replace(manifest, files=hash_files(tmp, files))
         write_manifest(tmp, manifest)
@@ -782,4 +1074,20 @@ def export_artifact(
             shutil.rmtree(tmp)
     seconds = time.perf_counter() - start
     log.info("exported %s to %s in %.1fs (%s)", name, out_dir, seconds, quantization)
-    return ExportResult(out_dir, manifest, parity, fidelity, sizes, seconds)
+    return ExportResult(out_dir, manifest, parity, fidelity, sizes, seconds, hybrid_parity)
+
+
+def _write_model_card(run_dir: Path, tmp: Path, manifest: Manifest) -> None:
+    """Copy the run's MODEL_CARD.md (+ the PR curves it links) or render one; a hybrid artifact's
+    card gets the per-label model section appended."""
+    card_src = run_dir / MODEL_CARD_FILE
+    if not card_src.is_file():
+        (tmp / MODEL_CARD_FILE).write_text(render_model_card(manifest), encoding="utf-8")
+        return
+    shutil.copyfile(card_src, tmp / MODEL_CARD_FILE)
+    for figure in sorted(run_dir.glob("pr_*.png")):  # the PR curves the card links
+        shutil.copyfile(figure, tmp / figure.name)
+    if "hybrid" in manifest.extra:
+        card = card_src.read_text(encoding="utf-8").rstrip("\n")
+        section = render_hybrid_section(manifest)
+        (tmp / MODEL_CARD_FILE).write_text(f"{card}\n\n{section}", encoding="utf-8")

@@ -118,52 +118,64 @@ def render_sources(sources: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _metric_rows(metrics: Mapping[str, Any], variant: str) -> list[list[Any]]:
+    """Shipped numbers first, then the transformer's and the n-gram model's PR-AUC and F1."""
+    s_cells = metrics["shipped"]["cells"][variant]
     t_cells = metrics["transformer"]["cells"][variant]
-    b_cells = (metrics.get("baseline") or {}).get("cells", {}).get(variant, [])
+    n_cells = (metrics.get("baseline") or {}).get("cells", {}).get(variant, [])
     rows = []
-    for cell in t_cells:
+    for cell in s_cells:
         if cell["source"] != ALL:
             continue
-        other = find_cell(b_cells, cell["label"], cell["lang"], ALL) or {}
-        rows.append(
-            [
-                cell["label"],
-                cell["lang"],
-                cell["positives"],
-                cell["negatives"],
-                cell["pr_auc"],
-                other.get("pr_auc"),
-                cell["precision"],
-                cell["recall"],
-                cell["f1"],
-                other.get("f1"),
-            ]
-        )
+        t = find_cell(t_cells, cell["label"], cell["lang"], ALL) or {}
+        n = find_cell(n_cells, cell["label"], cell["lang"], ALL) or {}
+        row = [cell["label"], cell["lang"], cell["positives"], cell["negatives"], cell["pr_auc"]]
+        row += [cell["precision"], cell["recall"], cell["f1"], t.get("pr_auc"), n.get("pr_auc")]
+        rows.append([*row, t.get("f1"), n.get("f1")])
     return rows
 
 
-def render_metrics(metrics: Mapping[str, Any]) -> list[str]:
-    header = [
-        "label",
-        "lang",
-        "pos",
-        "neg",
-        "PR-AUC",
-        "PR-AUC baseline",
-        "precision",
-        "recall",
-        "F1",
-        "F1 baseline",
+MODE_WORDS = {
+    "blend": "transformer + n-gram blend",
+    "transformer": "transformer",
+    "ngram": "character n-gram model",
+}
+
+
+def render_hybrid(metrics: Mapping[str, Any]) -> list[str]:
+    """Per label: which model the shipped score uses, and why (from the metrics "hybrid" section)."""
+    hybrid = metrics.get("hybrid") or {}
+    if not hybrid.get("per_label"):
+        return []
+    rows = [
+        [name, MODE_WORDS.get(s["mode"], s["mode"]), s.get("why")] for name, s in hybrid["per_label"].items()
     ]
+    return [
+        "## How the shipped score is computed",
+        "",
+        "The shipped model is a hybrid of two models: the transformer (comment + article) and a character "
+        "n-gram model (TF-IDF character n-grams + logistic regression, comment text only). Per label, a "
+        "logistic regression stacker fitted on the validation split "
+        f"({hybrid.get('fitted_on') or 'see EVALUATION.md'}) uses the transformer, the n-gram model or a "
+        "blend of both: `sigmoid(a * transformer_logit + b * logit(p_ngram) + c)`. A blend is used only "
+        "when its cross-validated PR-AUC beats the better single model.",
+        "",
+        md_table(["label", "shipped score uses", "why"], rows),
+        "",
+    ]
+
+
+def render_metrics(metrics: Mapping[str, Any]) -> list[str]:
+    header = ["label", "lang", "pos", "neg", "PR-AUC", "precision", "recall", "F1"]
+    header += ["PR-AUC transformer", "PR-AUC n-gram", "F1 transformer", "F1 n-gram"]
     lines = [
         "## Evaluation",
         "",
         f"Split `{metrics.get('split', '?')}` of `{metrics.get('dataset', '?')}` "
         f"({metrics.get('n_rows', '?')} rows, "
-        f"{metrics.get('n_synthetic', 0)} synthetic off-topic pairs). Precision/recall/F1 at the "
-        "thresholds below. "
-        "Baseline: TF-IDF character n-grams + logistic regression per label (comment text only). "
-        "`–` = undefined (one class only). Full tables: EVALUATION.md and metrics.json.",
+        f"{metrics.get('n_synthetic', 0)} synthetic off-topic pairs). PR-AUC, precision, recall and F1 of "
+        "the shipped (hybrid) score at its thresholds below; then the transformer and the n-gram model "
+        "alone, each at its own thresholds. `–` = undefined (one class only). Full tables: EVALUATION.md "
+        "and metrics.json.",
         "",
         "### Without synthetic pairs (closest to real traffic)",
         "",
@@ -174,50 +186,103 @@ def render_metrics(metrics: Mapping[str, Any]) -> list[str]:
         md_table(header, _metric_rows(metrics, "with_synthetic")),
         "",
     ]
-    comparison = (metrics.get("comparison") or {}).get("without_synthetic")
+    comparison = ((metrics.get("comparison") or {}).get("shipped_vs_ngram") or {}).get("without_synthetic")
     if comparison:
+        margin = f"{comparison.get('margin') or 0:g}"
         if comparison["not_better"]:
             cells = ", ".join(f"{c['label']}/{c['lang']}" for c in comparison["not_better"])
-            lines += [f"**The transformer does not beat the baseline on PR-AUC in:** {cells}.", ""]
+            lines += [
+                f"**The shipped model does not beat the n-gram model by {margin} PR-AUC in:** {cells}.",
+                "",
+            ]
         elif comparison["cells"]:
-            lines += ["The transformer beats the baseline on PR-AUC in every cell with enough support.", ""]
+            lines += [
+                f"The shipped model beats the n-gram model by at least {margin} PR-AUC in every cell with "
+                "enough support.",
+                "",
+            ]
     plots = metrics.get("plots") or {}
     if plots:
         lines += ["Precision-recall curves: " + ", ".join(f"[{k}]({v})" for k, v in plots.items()), ""]
     return lines
 
 
-def render_thresholds(run_info: RunInfo) -> list[str]:
-    rows = [[k, run_info.thresholds.get(k), run_info.temperature.get(k, 1.0)] for k in run_info.labels]
+def render_thresholds(run_info: RunInfo, metrics: Mapping[str, Any] | None = None) -> list[str]:
+    shipped = ((metrics or {}).get("hybrid") or {}).get("thresholds")
+    if not shipped:
+        rows = [[k, run_info.thresholds.get(k), run_info.temperature.get(k, 1.0)] for k in run_info.labels]
+        return [
+            "## Thresholds and calibration",
+            "",
+            "A comment is flagged for a label when `sigmoid(logit / temperature) >= threshold`. Thresholds "
+            "and temperatures were fitted on the validation split.",
+            "",
+            md_table(["label", "threshold", "temperature"], rows),
+            "",
+        ]
+    rows = [
+        [k, shipped.get(k), run_info.thresholds.get(k), run_info.temperature.get(k, 1.0)]
+        for k in run_info.labels
+    ]
     return [
         "## Thresholds and calibration",
         "",
-        "A comment is flagged for a label when `sigmoid(logit / temperature) >= threshold`. Thresholds and "
-        "temperatures were fitted on the validation split.",
+        "A comment is flagged for a label when its shipped (hybrid) score is >= the shipped threshold, "
+        "chosen on the stacked validation scores. The transformer's own threshold and temperature "
+        "(`sigmoid(logit / temperature)`) are listed for comparison.",
         "",
-        md_table(["label", "threshold", "temperature"], rows),
+        md_table(["label", "shipped threshold", "transformer threshold", "transformer temperature"], rows),
         "",
     ]
 
 
 def render_calibration(metrics: Mapping[str, Any]) -> list[str]:
-    cal = metrics["transformer"].get("calibration") or {}
+    cal = metrics["shipped"].get("calibration") or {}
     if not cal:
         return []
     rows = [[name, c["n"], c["brier"], c["ece"]] for name, c in cal.items()]
     return [
-        "Calibration on the evaluation split (10 equal-width bins; reliability tables in EVALUATION.md):",
+        "Calibration of the shipped score on the evaluation split (10 equal-width bins; reliability tables "
+        "in EVALUATION.md):",
         "",
         md_table(["label", "n", "Brier", "ECE"], rows),
         "",
     ]
 
 
+def render_bias_and_probe(metrics: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    bias = metrics["shipped"].get("bias")
+    if bias:
+        others = {
+            name: metrics[key]["bias"]
+            for key, name in (("transformer", "transformer"), ("baseline", "n-gram"))
+            if (metrics.get(key) or {}).get("bias")
+        }
+        lines += [render_bias_md(bias, others, title="shipped"), ""]
+    if metrics.get("probe"):
+        from commentmod.training.probe import render_probe_md
+
+        lines += [render_probe_md(metrics["probe"]), ""]
+    return lines
+
+
 def render_limitations(metrics: Mapping[str, Any] | None) -> list[str]:
     lines = ["## Known limitations", ""]
     lines += [f"- {item}" for item in LIMITATIONS]
     if metrics:
-        comp = (metrics.get("comparison") or {}).get("without_synthetic") or {}
+        per_label = (metrics.get("hybrid") or {}).get("per_label") or {}
+        uses_ngram = [k for k, v in per_label.items() if v.get("mode") in ("blend", "ngram")]
+        if uses_ngram:
+            lines.append(
+                "- The shipped score of " + ", ".join(f"`{k}`" for k in uses_ngram) + " uses the character "
+                "n-gram model, which reads the comment text only (no article) and reacts to surface cues "
+                "(words, spellings) rather than meaning"
+                + ("; see the shortcut probe above." if metrics.get("probe") else ".")
+            )
+        comp = ((metrics.get("comparison") or {}).get("shipped_vs_ngram") or {}).get(
+            "without_synthetic"
+        ) or {}
         small = comp.get("skipped") or []
         if small:
             lines.append(
@@ -266,15 +331,12 @@ def render_model_card(
     lines += [f"- `{name}`: {LABEL_DESCRIPTIONS.get(name, '')}" for name in run_info.labels]
     lines += ["", *render_sources(sources)]
     if metrics:
-        lines += render_metrics(metrics)
+        lines += render_hybrid(metrics) + render_metrics(metrics)
     else:
         lines += ["## Evaluation", "", "Not evaluated yet: run `commentmod evaluate`.", ""]
-    lines += render_thresholds(run_info)
+    lines += render_thresholds(run_info, metrics)
     if metrics:
-        lines += render_calibration(metrics)
-        bias = metrics["transformer"].get("bias")
-        if bias:
-            lines += [render_bias_md(bias, (metrics.get("baseline") or {}).get("bias")), ""]
+        lines += render_calibration(metrics) + render_bias_and_probe(metrics)
     lines += render_limitations(metrics)
     cfg = run_info.training_config or {}
     lines += ["## Training configuration", ""]

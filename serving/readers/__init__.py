@@ -1,20 +1,27 @@
 """Readers for comment dumps: JSONL, CSV, Parquet, Disqus XML, WordPress WXR and scraped page text.
 
-All stream with bounded memory and yield :class:`InputRecord`; a record that
-cannot be read becomes an ``InputRecord`` with ``error`` set (and its location),
-while a file that cannot be read at all raises :class:`ReaderError`.
+All stream with bounded memory (limits in :class:`ReaderOptions`) and yield
+:class:`InputRecord`. What a file contains never raises: a record that cannot be
+read becomes an ``InputRecord`` with ``error`` set (and its location), and a file
+that cannot be read, or breaks mid-way, gives the records read so far and one
+error record saying where reading stopped. Only a wrong request raises
+:class:`ReaderError` (unknown format name, missing input, invalid options).
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from commentmod.serving.readers.base import InputRecord, ReaderError, ReaderOptions
+from commentmod.serving.readers.base import InputRecord, ReaderError, ReaderOptions, error_record
 from commentmod.serving.readers.page import parse_page, read_page
 from commentmod.serving.readers.tabular import read_csv, read_jsonl, read_parquet
-from commentmod.serving.readers.xml_dumps import open_head, read_disqus, read_wxr, root_kind, sniff_xml_kind
+from commentmod.serving.readers.textio import file_head, sniff_encoding
+from commentmod.serving.readers.xml_dumps import read_disqus, read_wxr, root_kind, sniff_xml_kind
+
+log = logging.getLogger(__name__)
 
 Reader = Callable[[Path, ReaderOptions], Iterator[InputRecord]]
 
@@ -45,15 +52,17 @@ def detect_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in _EXTENSIONS:
         return _EXTENSIONS[suffix]
-    head = open_head(path)
-    if suffix == ".xml" or head.lstrip().startswith(b"<"):
-        kind = sniff_xml_kind(head)
-        return kind if kind is not None else root_kind(path)
+    head = file_head(path)
     if head.startswith(b"PAR1"):
         return "parquet"
-    if head.lstrip().startswith(b"{"):
+    codec, skip = sniff_encoding(head)
+    text = head[skip:].decode(codec, errors="replace").lstrip()
+    if suffix == ".xml" or text.startswith("<"):
+        kind = sniff_xml_kind(text.encode("utf-8"))
+        return kind if kind is not None else root_kind(path)
+    if text.startswith("{"):
         return "jsonl"
-    if b"\x00" in head:
+    if "\x00" in text:
         raise ReaderError(f"{path}: binary file of unknown format; name the format with --format")
     return "page"
 
@@ -64,7 +73,13 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+            files.extend(  # hidden files and everything under hidden directories (.git, .cache) skipped
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
         elif path.is_file():
             files.append(path)
         else:
@@ -78,15 +93,39 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
 def read_file(
     path: Path, fmt: str = "auto", options: ReaderOptions = ReaderOptions()
 ) -> Iterator[InputRecord]:
-    """Records of one file in the given (or detected) format."""
+    """Records of one file in the given (or detected) format; never raises for what the file
+    contains (see the module docstring). ReaderError only for an unknown format name."""
     if fmt not in FORMATS:
         raise ReaderError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    kind = detect_format(path) if fmt == "auto" else fmt
-    if kind in ("disqus", "wxr") and fmt != "auto":
-        actual = root_kind(path)
-        if actual != kind:
-            raise ReaderError(f"{path}: --format {kind} given but the file is a {actual} export")
-    return READERS[kind](path, options)
+    return _guarded(path, fmt, options)
+
+
+def _guarded(path: Path, fmt: str, options: ReaderOptions) -> Iterator[InputRecord]:
+    source = str(path)
+    count = 0
+    try:
+        kind = detect_format(path) if fmt == "auto" else fmt
+        if kind in ("disqus", "wxr") and fmt != "auto":
+            actual = root_kind(path)
+            if actual != kind:
+                raise ReaderError(f"{path}: --format {kind} given but the file is a {actual} export")
+        for record in READERS[kind](path, options):
+            count += 1
+            yield record
+    except (ReaderError, OSError) as exc:
+        yield _stopped(source, count, str(exc))
+    except Exception as exc:  # a reader bug must not stop the run: report it as this file's error
+        log.exception("reader failed on %s after %d records", path, count)
+        yield _stopped(source, count, f"reader failed ({type(exc).__name__}: {exc})")
+
+
+def _stopped(source: str, count: int, why: str) -> InputRecord:
+    """The error record of a file that could not be read from record ``count`` on."""
+    if count:
+        return error_record(
+            source, f"{source} after record {count}", f"could not read the rest of the file: {why}"
+        )
+    return error_record(source, source, f"could not read the file: {why}")
 
 
 def read_inputs(

@@ -1,51 +1,40 @@
-"""Disqus XML exports and WordPress WXR exports, parsed safely and streamed.
+"""Disqus XML exports and WordPress WXR exports, parsed safely and streamed with bounded memory.
 
-Safety: parsed with defusedxml: a DOCTYPE, entity declaration or external
-reference is refused (so a billion-laughs file fails fast with a clear error).
-Streaming: ``iterparse`` with elements cleared once used; memory holds one
-WXR item (with its comments) or, for Disqus, the thread table (title, link,
-article text per thread), never the posts.
+Parsing: :mod:`commentmod.serving.readers.xml_stream` (defusedxml; bounded depth, names,
+records). Memory holds one record (a post, or one WXR comment) and, for Disqus, the thread
+table (title, link and the start of the article text per thread), never the posts.
+
+Message text: a message may hold HTML as a CDATA section, as escaped text, or as XML markup
+(``<message>Hello <b>world</b> you are an idiot</message>``); all three are turned into the
+same visible text (:func:`element_html` then :func:`html_to_text`).
+
+A file that breaks (truncated, not well-formed, unsafe, over a parser limit) gives the records
+complete before that point and then one error record saying where reading stopped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
-from xml.etree.ElementTree import Element, ParseError
+from typing import Any
+from xml.etree.ElementTree import Element
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import iterparse
-
-from commentmod.serving.readers.base import InputRecord, ReaderError, ReaderOptions
-from commentmod.serving.readers.html_text import html_to_text
+from commentmod.serving.readers.base import (
+    InputRecord,
+    ReaderError,
+    ReaderOptions,
+    cap,
+    clean_meta,
+    clean_text,
+    error_record,
+)
+from commentmod.serving.readers.html_text import element_html, html_to_text
+from commentmod.serving.readers.xml_stream import Ended, XmlStop, local, namespace, root_name, stream
 
 DSQ_NS = "http://disqus.com/disqus-internals"
 WP_NS_PREFIX = "http://wordpress.org/export/"
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
-
-
-def local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def namespace(tag: str) -> str:
-    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
-
-
-def safe_iterparse(path: Path, events: tuple[str, ...] = ("start", "end")) -> Iterator[tuple[str, Element]]:
-    """``iterparse`` that refuses DTDs, entities and external references with a ReaderError."""
-    try:
-        yield from iterparse(
-            str(path), events=events, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
-    except DefusedXmlException as exc:
-        raise ReaderError(
-            f"{path}: refused unsafe XML ({type(exc).__name__}: DTDs and entity declarations are not "
-            "allowed); export the file again without a DOCTYPE"
-        ) from exc
-    except ParseError as exc:
-        raise ReaderError(f"{path}: XML is not well-formed ({exc})") from exc
+_LINK_CHARS = 2000
 
 
 def sniff_xml_kind(head: bytes) -> str | None:
@@ -60,48 +49,98 @@ def sniff_xml_kind(head: bytes) -> str | None:
 
 def root_kind(path: Path) -> str:
     """Kind of XML dump by its root element; ReaderError for anything else."""
-    for _event, elem in safe_iterparse(path, events=("start",)):
-        name = local(elem.tag)
-        if name == "disqus":
-            return "disqus"
-        if name == "rss":
-            return "wxr"
-        raise ReaderError(
-            f"{path}: unknown XML schema (root element <{name}>); commentmod reads Disqus exports "
-            "(<disqus>) and WordPress WXR exports (<rss> with wp: elements)"
-        )
-    raise ReaderError(f"{path}: empty XML file")
+    try:
+        name = root_name(path)
+    except XmlStop as exc:
+        raise ReaderError(f"{path}: {exc}") from exc
+    if name == "disqus":
+        return "disqus"
+    if name == "rss":
+        return "wxr"
+    if name is None:
+        raise ReaderError(f"{path}: empty XML file")
+    raise ReaderError(
+        f"{path}: unknown XML schema (root element <{name}>); commentmod reads Disqus exports "
+        "(<disqus>) and WordPress WXR exports (<rss> with wp: elements)"
+    )
 
 
-def _child_text(elem: Element, name: str) -> str | None:
+def _child(elem: Element, name: str) -> Element | None:
     for child in elem:
         if local(child.tag) == name:
-            return child.text
+            return child
     return None
 
 
-def _dsq_id(elem: Element) -> str | None:
-    return elem.get(f"{{{DSQ_NS}}}id")
+def _child_text(elem: Element, name: str) -> str | None:
+    child = _child(elem, name)
+    return None if child is None or child.text is None else clean_text(child.text)
 
 
-def _disqus_threads(path: Path) -> dict[str, dict[str, str | None]]:
+def _visible(elem: Element | None) -> str:
+    """Visible text of a message-like element (CDATA HTML, escaped HTML or XML markup)."""
+    return "" if elem is None else clean_text(html_to_text(element_html(elem)))
+
+
+def _context(elem: Element | None, options: ReaderOptions) -> str | None:
+    if elem is None:
+        return None
+    # the model reads the start of the article: cut the HTML before converting it
+    html = element_html(elem)[: options.max_context_chars * 4]
+    return cap(clean_text(html_to_text(html)), options.max_context_chars) or None
+
+
+def _stop_record(source: str, exc: XmlStop, count: int) -> InputRecord:
+    """The error record where reading stopped; it carries the id of the record being read."""
+    line = f"{source}:{exc.line}" if exc.line else source
+    partial = exc.partial
+    rid = None
+    if partial is not None:
+        rid = _dsq_id(partial) or _wp(partial, "comment_id")
+    return error_record(
+        source, line, f"could not read the rest of the file ({count} records read): {exc}", id=rid
+    )
+
+
+# --------------------------------------------------------------------------- Disqus
+
+
+def _dsq_id(elem: Element | None) -> str | None:
+    value = None if elem is None else elem.get(f"{{{DSQ_NS}}}id")
+    return None if value is None else clean_text(value)
+
+
+def _is_top(stack: list[str]) -> bool:
+    return len(stack) == 2
+
+
+def _is_thread(stack: list[str]) -> bool:
+    return len(stack) == 2 and local(stack[1]) == "thread"
+
+
+def _is_post(stack: list[str]) -> bool:
+    return len(stack) == 2 and local(stack[1]) == "post"
+
+
+def _add_thread(threads: dict[str, dict[str, str | None]], elem: Element, options: ReaderOptions) -> None:
+    tid = _dsq_id(elem)
+    if tid is not None:
+        threads[tid] = {
+            "title": cap((_child_text(elem, "title") or "").strip(), options.max_context_chars) or None,
+            "link": cap(_child_text(elem, "link"), _LINK_CHARS),
+            "text": _context(_child(elem, "message"), options),
+        }
+
+
+def _disqus_threads(path: Path, options: ReaderOptions) -> dict[str, dict[str, str | None]]:
+    """Thread table of the export (a file that breaks: the threads before the break)."""
     threads: dict[str, dict[str, str | None]] = {}
-    depth = 0
-    for event, elem in safe_iterparse(path):
-        if event == "start":
-            depth += 1
-            continue
-        depth -= 1
-        if depth == 1 and local(elem.tag) == "thread":
-            tid = _dsq_id(elem)
-            if tid is not None:
-                threads[tid] = {
-                    "title": (_child_text(elem, "title") or "").strip() or None,
-                    "link": _child_text(elem, "link"),
-                    "text": html_to_text(_child_text(elem, "message")) or None,
-                }
-        if depth == 1:
-            elem.clear()
+    try:
+        for ended in stream(path, _is_thread, options):
+            if ended.elem is not None:
+                _add_thread(threads, ended.elem, options)
+    except XmlStop:
+        pass  # reported by the pass over the posts, which stops at the same place
     return threads
 
 
@@ -109,112 +148,166 @@ def _bool(value: str | None) -> bool:
     return (value or "").strip().lower() == "true"
 
 
+def _post_record(ended: Ended, threads: dict[str, dict[str, str | None]], source: str) -> InputRecord:
+    location = f"{source}:post {_dsq_id(ended.elem)}"
+    if ended.problem is not None or ended.elem is None:
+        return error_record(source, location, ended.problem or "unreadable post", id=_dsq_id(ended.elem))
+    return _disqus_post(ended.elem, threads, source, location)
+
+
 def read_disqus(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[InputRecord]:
-    """Posts of a Disqus export, each joined to its thread (title, link, message as context)."""
+    """Posts of a Disqus export, each joined to its thread (title, link, message as context).
+
+    One pass while every post's thread has been seen before it (Disqus writes threads first);
+    at the first post whose thread has not been seen, the whole thread table is read in a
+    second pass and the posts go on from there in a third, in file order."""
     source = str(path)
-    threads = _disqus_threads(path)
-    depth = 0
-    for event, elem in safe_iterparse(path):
-        if event == "start":
-            depth += 1
-            continue
-        depth -= 1
-        if depth != 1:
-            continue
-        if local(elem.tag) == "post":
-            yield _disqus_post(elem, threads, source)
-        elem.clear()
+    threads: dict[str, dict[str, str | None]] = {}
+    count = 0
+    events = stream(path, _is_top, options)
+    try:
+        for ended in events:
+            name = local(ended.tag)
+            if name == "thread" and ended.elem is not None:
+                _add_thread(threads, ended.elem, options)
+            elif name == "post":
+                tid = None if ended.elem is None else _dsq_id(_child(ended.elem, "thread"))
+                if tid is not None and tid not in threads:
+                    break
+                count += 1
+                yield _post_record(ended, threads, source)
+        else:
+            return
+    except XmlStop as exc:
+        yield _stop_record(source, exc, count)
+        return
+    finally:
+        events.close()
+    yield from _later_posts(path, options, count)
 
 
-def _disqus_post(elem: Element, threads: dict[str, dict[str, str | None]], source: str) -> InputRecord:
-    pid = _dsq_id(elem)
-    thread_id = None
-    parent = None
+def _later_posts(path: Path, options: ReaderOptions, skip: int) -> Iterator[InputRecord]:
+    source = str(path)
+    threads = _disqus_threads(path, options)
+    count = 0
+    try:
+        for ended in stream(path, _is_post, options):
+            count += 1
+            if count > skip:
+                yield _post_record(ended, threads, source)
+    except XmlStop as exc:
+        yield _stop_record(source, exc, count)
+
+
+def _disqus_post(
+    elem: Element, threads: dict[str, dict[str, str | None]], source: str, location: str
+) -> InputRecord:
+    thread_id = _dsq_id(_child(elem, "thread"))
+    author_elem = _child(elem, "author")
     author = None
-    for child in elem:
-        name = local(child.tag)
-        if name == "thread":
-            thread_id = _dsq_id(child)
-        elif name == "parent":
-            parent = _dsq_id(child)
-        elif name == "author":
-            author = (_child_text(child, "name") or _child_text(child, "username") or "").strip() or None
+    if author_elem is not None:
+        name = _child_text(author_elem, "name") or _child_text(author_elem, "username") or ""
+        author = name.strip()[:200] or None
     thread = threads.get(thread_id or "", {})
     meta: dict[str, Any] = {
         "thread_id": thread_id,
-        "parent": parent,
+        "parent": _dsq_id(_child(elem, "parent")),
         "created_at": _child_text(elem, "createdAt"),
         "is_deleted": _bool(_child_text(elem, "isDeleted")),
         "is_spam": _bool(_child_text(elem, "isSpam")),
         "url": thread.get("link"),
     }
-    location = f"{source}:post {pid}"
     if thread_id is not None and thread_id not in threads:
         meta["warning"] = f"thread {thread_id} not found in the export"
     return InputRecord(
-        id=pid,
-        text=html_to_text(_child_text(elem, "message")),
+        id=_dsq_id(elem),
+        text=_visible(_child(elem, "message")),
         source=source,
         location=location,
         article_title=thread.get("title"),
         article_text=thread.get("text"),
         author=author,
-        meta=meta,
+        meta=clean_meta(meta),
     )
 
 
-def read_wxr(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[InputRecord]:
-    """Comments of a WordPress WXR export; each item's title and content are the context."""
-    source = str(path)
-    for _event, elem in safe_iterparse(path, events=("end",)):
-        if local(elem.tag) != "item":
-            continue
-        yield from _wxr_item(elem, source, options)
-        elem.clear()
+# --------------------------------------------------------------------------- WordPress WXR
+
+
+def _is_item_child(stack: list[str]) -> bool:
+    return len(stack) == 4 and local(stack[2]) == "item"
+
+
+def _is_wp(elem: Element) -> bool:
+    return namespace(elem.tag).startswith(WP_NS_PREFIX)
 
 
 def _wp(elem: Element, name: str) -> str | None:
     for child in elem:
-        if local(child.tag) == name and namespace(child.tag).startswith(WP_NS_PREFIX):
-            return child.text
+        if local(child.tag) == name and _is_wp(child):
+            return None if child.text is None else clean_text(child.text)
     return None
 
 
-def _wxr_item(item: Element, source: str, options: ReaderOptions) -> Iterator[InputRecord]:
-    title = (_child_text(item, "title") or "").strip() or None
-    body = None
-    for child in item:
-        if local(child.tag) == "encoded" and namespace(child.tag) == CONTENT_NS:
-            body = html_to_text(child.text) or None
-    post_id = _wp(item, "post_id")
-    link = _child_text(item, "link")
-    for child in item:
-        if local(child.tag) != "comment" or not namespace(child.tag).startswith(WP_NS_PREFIX):
-            continue
-        ctype = (_wp(child, "comment_type") or "comment").strip() or "comment"
-        if ctype in ("pingback", "trackback") and not options.include_pingbacks:
-            continue
-        cid = _wp(child, "comment_id")
-        yield InputRecord(
-            id=cid,
-            text=html_to_text(_wp(child, "comment_content")),
-            source=source,
-            location=f"{source}:comment {cid}",
-            article_title=title,
-            article_text=body,
-            author=(_wp(child, "comment_author") or "").strip() or None,
-            meta={
-                "post_id": post_id,
-                "url": link,
-                "created_at": _wp(child, "comment_date_gmt") or _wp(child, "comment_date"),
-                "parent": _wp(child, "comment_parent"),
-                "approved": _wp(child, "comment_approved"),
+def read_wxr(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[InputRecord]:
+    """Comments of a WordPress WXR export; each item's title and content are the context.
+
+    Comments are yielded as they are read, with the item fields read before them (WordPress
+    writes title, link, content and post id before the comments)."""
+    source = str(path)
+    item: dict[str, str | None] = {}
+    count = 0
+    try:
+        for ended in stream(path, _is_item_child, options, emit_depth=3):
+            if ended.elem is None:
+                if ended.depth == 3 and local(ended.tag) == "item":
+                    item = {}
+                continue
+            elem, name = ended.elem, local(ended.tag)
+            if name == "comment" and _is_wp(elem):
+                count += 1
+                record = _wxr_comment(elem, ended.problem, item, source, options)
+                if record is not None:
+                    yield record
+            elif name == "title" and not _is_wp(elem):
+                item["title"] = cap((elem.text or "").strip(), options.max_context_chars) or None
+            elif name == "link":
+                item["link"] = cap(elem.text, _LINK_CHARS)
+            elif name == "encoded" and namespace(elem.tag) == CONTENT_NS:
+                item["body"] = _context(elem, options)
+            elif name == "post_id" and _is_wp(elem):
+                item["post_id"] = cap(elem.text, 100)
+    except XmlStop as exc:
+        yield _stop_record(source, exc, count)
+
+
+def _wxr_comment(
+    elem: Element, problem: str | None, item: dict[str, str | None], source: str, options: ReaderOptions
+) -> InputRecord | None:
+    ctype = (_wp(elem, "comment_type") or "comment").strip() or "comment"
+    if ctype in ("pingback", "trackback") and not options.include_pingbacks:
+        return None
+    cid = _wp(elem, "comment_id")
+    location = f"{source}:comment {cid}"
+    if problem is not None:
+        return error_record(source, location, problem, id=cid)
+    content = _child(elem, "comment_content")
+    return InputRecord(
+        id=cid,
+        text=_visible(content),
+        source=source,
+        location=location,
+        article_title=clean_text(item["title"]) if item.get("title") else None,
+        article_text=clean_text(item["body"]) if item.get("body") else None,
+        author=((_wp(elem, "comment_author") or "").strip()[:200]) or None,
+        meta=clean_meta(
+            {
+                "post_id": item.get("post_id"),
+                "url": item.get("link"),
+                "created_at": _wp(elem, "comment_date_gmt") or _wp(elem, "comment_date"),
+                "parent": _wp(elem, "comment_parent"),
+                "approved": _wp(elem, "comment_approved"),
                 "comment_type": ctype,
-            },
-        )
-
-
-def open_head(path: Path, size: int = 4096) -> bytes:
-    fh: IO[bytes]
-    with path.open("rb") as fh:
-        return fh.read(size)
+            }
+        ),
+    )

@@ -1,0 +1,156 @@
+"""Output hygiene: CSV formula injection, terminal-safe tables, record cleaning, progress, null scores."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from commentmod.serving.cli_score import format_table
+from commentmod.serving.progress import Progress, estimate_records
+from commentmod.serving.readers import InputRecord
+from commentmod.serving.result import Result
+from commentmod.serving.sanitize import clean_record, neutralise_cell, terminal_safe
+from commentmod.serving.writers import write_csv
+
+LABELS = ("abusive", "mocking", "off_topic")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('=HYPERLINK("http://evil","x")', '\'=HYPERLINK("http://evil","x")'),
+        ("+1+1", "'+1+1"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("plain = text", "plain = text"),
+        ("", ""),
+        (None, None),
+        (0.5, 0.5),
+    ],
+)
+def test_neutralise_cell(value: object, expected: object) -> None:
+    assert neutralise_cell(value) == expected
+
+
+def test_csv_neutralises_text_cells_but_not_numbers(tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    row = {
+        "id": "=1+1",
+        "source": "@src",
+        "location": "-loc",
+        "author": "+a",
+        "text": '=HYPERLINK("http://evil","click")',
+        "article_title": "\tt",
+        "scores": {"abusive": 0.25, "mocking": 0.0, "off_topic": 1.0},
+        "flags": {"abusive": False, "mocking": False, "off_topic": True},
+        "flagged": True,
+        "status": "ok",
+        "error": "=err",
+        "model": "m@1",
+        "meta": {"k": "v"},
+    }
+    journal.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    write_csv(journal, out, LABELS)
+    with out.open(encoding="utf-8", newline="") as fh:
+        got = next(csv.DictReader(fh))
+    for key in ("id", "source", "location", "author", "text", "article_title", "error"):
+        assert got[key].startswith("'"), key
+    assert got["score_abusive"] == "0.25" and got["flag_off_topic"] == "True" and got["meta"] == '{"k": "v"}'
+
+
+def test_terminal_safe_strips_escapes_and_controls() -> None:
+    nasty = "\x1b[2J\x1b[31mred\x1b[0m \x1b]0;title\x07bell\x07 nul\x00 \u202eevil\u202c \x9b31m ok"
+    safe = terminal_safe(nasty)
+    assert not any(ch in safe for ch in "\x1b\x07\x00\u202e\u202c\x9b")
+    assert "red" in safe and "bell" in safe and "ok" in safe and "title" not in safe
+
+
+def test_table_prints_no_escape_sequences_and_handles_null_scores() -> None:
+    rows = [
+        {
+            "id": "\x1b[31mid",
+            "text": "\x1b[2Jyou idiot\x07",
+            "scores": {"abusive": 0.9, "mocking": 0.1, "off_topic": 0.0},
+            "flags": {"abusive": True, "mocking": False, "off_topic": False},
+        },
+        {"id": "e", "text": "", "scores": None, "flags": None},
+    ]
+    table = format_table(rows, LABELS)
+    assert "\x1b" not in table and "\x07" not in table
+    assert "you idiot" in table and "0.90" in table
+
+
+def test_clean_record_fixes_surrogates_and_refuses_non_string_text() -> None:
+    rec = clean_record(InputRecord("a\udc80", "t\ud800", "s", "s:1", article_title="x\udcff"))
+    assert rec.id == "a\ufffd" and rec.text == "t\ufffd" and rec.article_title == "x\ufffd"
+    assert rec.error is None
+    ok = InputRecord("a", "fine", "s", "s:1")
+    assert clean_record(ok) is ok
+    bad = clean_record(InputRecord("a", {"nested": 1}, "s", "s:2"))  # type: ignore[arg-type]
+    assert bad.text is None and bad.error == "comment text is a dict, not a string"
+
+
+def test_progress_logs_lines_when_not_a_terminal(caplog: pytest.LogCaptureFixture) -> None:
+    progress = Progress(total=100, interval=0, stream=io.StringIO())
+    assert not progress.terminal
+    with caplog.at_level(logging.INFO, logger="commentmod.score"):
+        progress.start(20)
+        progress.update(30)
+        progress.close()
+    (line,) = caplog.messages
+    assert line.startswith("scored 50 of about 100 records (50%)") and "records/s" in line and "ETA" in line
+    unknown = Progress(total=None, interval=3600, stream=io.StringIO())
+    unknown.start()
+    unknown.update(5)
+    assert unknown.line().startswith("scored 5 records, ") and "ETA" not in unknown.line()
+
+
+def test_estimate_records_without_parsing(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n' * 7 + '{"text": "no newline"}', encoding="utf-8")
+    (tmp_path / "b.csv").write_text("id,text\n1,a\n2,b\n", encoding="utf-8")
+    pq.write_table(pa.table({"text": ["x"] * 5}), tmp_path / "c.parquet")
+    (tmp_path / "d.xml").write_text("<disqus/>", encoding="utf-8")
+    files = [tmp_path / n for n in ("a.jsonl", "b.csv", "c.parquet")]
+    assert estimate_records(files) == 8 + 2 + 5
+    assert estimate_records([*files, tmp_path / "d.xml"]) is None
+
+
+def test_result_to_dict_not_scored_is_null() -> None:
+    blank = Result("x", None, None, False, "empty")
+    assert blank.to_dict() == {
+        "id": "x",
+        "scores": None,
+        "flags": None,
+        "flagged": False,
+        "status": "empty",
+        "error": None,
+    }
+
+
+def test_http_not_scored_is_null() -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from commentmod.serving.http import create_app
+
+    class Blank:
+        model_id = "fake@0"
+        labels = LABELS
+
+        def score(self, items: list[object]) -> list[Result]:
+            return [Result(None, None, None, False, "empty") for _ in items]
+
+    client = TestClient(create_app(Blank()))
+    body = client.post("/score", json={"comments": ["  "]}).json()
+    assert body["results"][0]["scores"] is None and body["results"][0]["flags"] is None
