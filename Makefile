@@ -60,7 +60,7 @@ $(FULL_DATA)/build_info.json: configs/data.yaml | $(STAMP)
 $(FULL_RUN)/model.safetensors: $(FULL_DATA)/build_info.json | base-model
 	@echo "== make model 2/4: train configs/full.yaml (<= 55 min; progress bar with ETA)"
 	$(BIN)/commentmod train --config configs/full.yaml --base $(BASE) --data $(FULL_DATA) \
-		--out $(FULL_RUN) $(if $(wildcard $(FULL_RUN)/train_state),--resume,)
+		--out $(FULL_RUN) $(if $(wildcard $(FULL_RUN)/train_state),--resume,) $(if $(THREADS),--threads $(THREADS),)
 
 $(FULL_RUN)/metrics.json: $(FULL_RUN)/model.safetensors
 	@echo "== make model 3/4: evaluate on the test split, fit the hybrid stacker (~8 min)"

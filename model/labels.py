@@ -15,6 +15,10 @@ LABEL_DESCRIPTIONS: Final = MappingProxyType(
     }
 )
 
+# labels judged against the article: a model that reads the comment alone (the character n-gram
+# model) may help them only inside a blend with the transformer, never on its own
+CONTEXT_LABELS: Final[tuple[str, ...]] = ("off_topic",)
+
 
 def label_index(name: str) -> int:
     """Position of ``name`` in :data:`LABELS`; raises ``KeyError`` naming the valid labels."""

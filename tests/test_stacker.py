@@ -67,6 +67,24 @@ def test_single_model_when_the_other_is_noise() -> None:
     assert fit_label(s1, _sigmoid(s2), y, margin=1.0).mode in ("transformer", "ngram")
 
 
+def test_a_label_judged_by_the_article_never_ships_the_ngram_model_alone() -> None:
+    y, s1, s2, noise = _signals()
+    weak_t = noise  # the transformer carries no signal here, the n-gram model a lot
+    free = fit_label(weak_t, _sigmoid(2.0 * s2), y)
+    assert free.mode == "ngram"
+    bound = fit_label(weak_t, _sigmoid(2.0 * s2), y, needs_context=True)
+    assert bound.mode in ("blend", "transformer")
+    assert "never reads the article" in bound.why
+    spec = fit_stacker(
+        np.column_stack([weak_t] * 3),
+        np.column_stack([_sigmoid(2.0 * s2)] * 3),
+        np.column_stack([y] * 3),
+        LABELS,
+    )
+    assert spec.per_label["mocking"].mode == "ngram"
+    assert spec.per_label["off_topic"].mode != "ngram"  # CONTEXT_LABELS
+
+
 def test_a_model_with_negative_weight_is_not_used() -> None:
     y, s1, s2, _ = _signals()
     # an inverted transformer ranks well in CV (LR flips its sign) but must not ship with a negative weight

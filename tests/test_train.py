@@ -132,7 +132,7 @@ def test_config_reads_yaml_floats_and_defaults(tmp_path: Path):
     assert cfg.to_dict()["data"]["sources"] == ["starter"]
 
 
-@pytest.mark.parametrize("name", ["quick.yaml", "full.yaml"])
+@pytest.mark.parametrize("name", ["quick.yaml", "full.yaml", "gpu.yaml"])
 def test_repo_configs_are_valid(name: str):
     cfg = load_config(REPO / "configs" / name)
     assert cfg.base_model == "artifacts/base-e5"
@@ -397,3 +397,290 @@ def test_cli_train(tiny_base: Path, dataset_dir: Path, tmp_path: Path, capsys: p
     bad.write_text("lr: 0.1\ndata: {sources: [starter]}\n", encoding="utf-8")
     assert main(["train", "--config", str(bad), "--out", str(tmp_path / "r2")]) == 2
     assert "did you mean 'learning_rate'" in capsys.readouterr().err
+
+
+# --- precision and threads ------------------------------------------------------------------------
+
+CPUINFO_AMX = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n"
+CPUINFO_AVX512_BF16 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+CPUINFO_PLAIN = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\nprocessor\t: 1\n"
+CPUINFO_ARM = "processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n"
+
+
+def test_cpu_bf16_flags_from_cpuinfo_text():
+    from commentmod.training.hardware import cpu_bf16_flags
+
+    assert cpu_bf16_flags(CPUINFO_AMX) == ["amx_bf16", "avx512_bf16"]
+    assert cpu_bf16_flags(CPUINFO_AVX512_BF16) == ["avx512_bf16"]
+    assert cpu_bf16_flags(CPUINFO_PLAIN) == []
+    assert cpu_bf16_flags(CPUINFO_ARM) == []  # no autocast claim for ARM bf16 (not measured)
+    assert cpu_bf16_flags("") == []
+
+
+def test_choose_precision_auto_explicit_and_fallback():
+    from commentmod.training.hardware import choose_precision
+
+    auto = choose_precision("auto", "cpu", ["amx_bf16"], cuda_bf16=False)
+    assert (auto.used, auto.reason) == ("bf16", "CPU flags amx_bf16")
+    assert choose_precision("auto", "cpu", [], cuda_bf16=False).used == "fp32"
+    assert choose_precision("fp32", "cpu", ["amx_bf16"], cuda_bf16=False).used == "fp32"
+    assert choose_precision("fp32", "cuda", [], cuda_bf16=True).used == "fp32"
+    assert choose_precision("auto", "cuda", [], cuda_bf16=True).used == "bf16"
+    assert choose_precision("auto", "cuda", ["avx512_bf16"], cuda_bf16=False).used == "fp32"
+    assert choose_precision("bf16", "cpu", ["avx512_bf16"], cuda_bf16=False).used == "bf16"
+    fallback = choose_precision("bf16", "cpu", [], cuda_bf16=False)
+    assert fallback.used == "fp32" and fallback.requested == "bf16"
+    assert "fell back to fp32" in fallback.reason and "amx_bf16/avx512_bf16" in fallback.reason
+    assert "fell back" in choose_precision("bf16", "cuda", [], cuda_bf16=False).reason
+    assert choose_precision("auto", "mps", [], cuda_bf16=False).used == "fp32"
+    with pytest.raises(ValueError, match="write auto, fp32 or bf16"):
+        choose_precision("fp16", "cpu", [], cuda_bf16=False)
+
+
+def test_resolve_precision_reads_cpuinfo_and_warns_on_fallback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    from commentmod.training import hardware
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(hardware, "read_cpuinfo", lambda path=hardware.CPUINFO: CPUINFO_AMX)
+    assert hardware.resolve_precision("auto", cpu).used == "bf16"
+    monkeypatch.setattr(hardware, "read_cpuinfo", lambda path=hardware.CPUINFO: CPUINFO_PLAIN)
+    assert hardware.resolve_precision("auto", cpu).used == "fp32"
+    assert not caplog.records
+    with caplog.at_level("WARNING"):
+        assert hardware.resolve_precision("bf16", cpu).used == "fp32"
+    assert "fell back to fp32" in caplog.text
+
+
+def test_threads_follow_the_free_cores():
+    from commentmod.training import hardware
+
+    def stat(user: int, idle: int) -> str:
+        return f"cpu  {user} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\ncpu1 1 0 0 1 0 0 0 0 0 0\n"
+
+    # 2 CPUs, 200 jiffies elapsed: 100 busy -> one core busy; 10 busy -> 0.1 core
+    assert hardware.busy_cores_between(stat(0, 0), stat(100, 100)) == pytest.approx(1.0)
+    assert hardware.busy_cores_between(stat(0, 0), stat(10, 190)) == pytest.approx(0.1)
+    assert hardware.busy_cores_between(stat(5, 5), stat(5, 5)) is None
+    assert hardware.choose_threads(2, 0.1) == 2
+    assert hardware.choose_threads(2, 0.3) == 1  # a core others use for 30 % is not free
+    assert hardware.choose_threads(2, 1.0) == 1
+    assert hardware.choose_threads(2, 2.0) == 1  # never 0
+    assert hardware.choose_threads(16, 3.1) == 13
+    assert hardware.choose_threads(2, None) == 2
+    assert hardware.auto_threads(3).threads == 3
+
+
+@pytest.mark.parametrize(("busy_jiffies", "threads"), [(5, 2), (100, 1)])
+def test_auto_threads_samples_proc_stat(monkeypatch: pytest.MonkeyPatch, busy_jiffies: int, threads: int):
+    from commentmod.training import hardware
+
+    snapshots = iter(
+        [
+            "cpu  0 0 0 0 0 0 0 0\ncpu0 0 0 0 0\ncpu1 0 0 0 0\n",
+            f"cpu  {busy_jiffies} 0 0 {200 - busy_jiffies} 0 0 0 0\ncpu0 0 0 0 0\ncpu1 0 0 0 0\n",
+        ]
+    )
+
+    class FakeStat:
+        def read_text(self, encoding: str = "utf-8") -> str:
+            return next(snapshots)
+
+    monkeypatch.setattr(hardware, "PROC_STAT", FakeStat())
+    monkeypatch.setattr(hardware, "usable_cores", lambda: 2)
+    choice = hardware.auto_threads(None, sample_seconds=0.0)
+    assert (choice.threads, choice.cores) == (threads, 2)
+    assert choice.busy_cores == pytest.approx(busy_jiffies / 100)
+
+
+def test_config_precision_key_and_cli_override(tmp_path: Path):
+    from commentmod.training.config import with_overrides
+
+    cfg = config_from_dict({"data": {"sources": ["starter"]}})
+    assert cfg.precision == "auto"
+    assert config_from_dict({"data": {"sources": ["starter"]}, "precision": "bf16"}).precision == "bf16"
+    with pytest.raises(ConfigError, match=r"precision is 'bfloat16'; write 'auto' or 'fp32' or 'bf16'"):
+        config_from_dict({"data": {"sources": ["starter"]}, "precision": "bfloat16"})
+    with pytest.raises(ConfigError, match=r"unknown key 'dtype'; did you mean 'precision'\?"):
+        config_from_dict({"data": {"sources": ["starter"]}, "dtype": "bf16"})
+    assert with_overrides(cfg, precision="fp32").precision == "fp32"
+
+
+def test_model_logits_stay_fp32_under_autocast(tiny_base: Path):
+    from commentmod.training.hardware import autocast
+
+    torch.manual_seed(0)
+    model = CommentClassifier.from_base(tiny_base).eval()
+    ids = torch.randint(5, 100, (3, 12))
+    att = torch.ones_like(ids)
+    with torch.no_grad():
+        plain = model(ids, att)
+        with autocast("bf16", "cpu"):
+            mixed = model(ids, att)
+    assert plain.dtype == mixed.dtype == torch.float32
+    assert torch.allclose(plain, mixed, atol=0.05)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_step_per_precision_with_sparse_embeddings(
+    tiny_base: Path, dataset_dir: Path, tmp_path: Path, precision: str
+):
+    """bf16 autocast (forced, whatever the CPU) trains with finite losses, fp32 weights, and the
+    sparse word-embedding update of the last epoch."""
+    from tokenizers import Tokenizer
+
+    cfg = _cfg(
+        tiny_base, dataset_dir, epochs=2, freeze_word_embeddings=True, unfreeze_embeddings_last_epoch=True
+    )
+    tok = Tokenizer.from_file(str(tiny_base / "tokenizer.json"))
+    train = tr.encode_records(tok, tr.read_split(dataset_dir, "train"), cfg.rule)
+    torch.manual_seed(0)
+    model = CommentClassifier.from_base(tiny_base)
+    emb = tr.word_embeddings(model)
+    start = emb.weight.detach().clone()
+    losses: list[float] = []
+    state, plan, finished = tr.run_loop(
+        model,
+        cfg,
+        train,
+        train,
+        tmp_path / "run",
+        torch.device("cpu"),
+        on_step=lambda step, total, loss: losses.append(loss),
+        precision=precision,
+    )
+    assert finished and len(losses) == state.step == 12 and plan.unfreeze_step == 6
+    assert all(np.isfinite(losses))
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert emb.sparse and (emb.weight.detach() != start).any(dim=1).sum() > 0
+    assert all(h["precision"] == precision for h in state.history)
+    assert all(np.isfinite(h["loss"]) for h in state.history)
+    logged = [json.loads(line) for line in (tmp_path / "run" / tr.LOG_NAME).read_text().splitlines()]
+    assert [h["precision"] for h in logged] == [precision] * len(state.history)
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "requested", "used"),
+    [(CPUINFO_AVX512_BF16, "auto", "bf16"), (CPUINFO_PLAIN, "auto", "fp32"), (CPUINFO_PLAIN, "bf16", "fp32")],
+)
+def test_run_records_precision_and_threads(
+    tiny_base: Path,
+    dataset_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cpuinfo: str,
+    requested: str,
+    used: str,
+):
+    from commentmod.training import hardware
+
+    monkeypatch.setattr(hardware, "read_cpuinfo", lambda path=hardware.CPUINFO: cpuinfo)
+    out = tmp_path / "run"
+    result = tr.train(_cfg(tiny_base, dataset_dir, epochs=1, precision=requested), out)
+    assert result.info is not None
+    extra = result.info.extra
+    assert (extra["precision"], extra["precision_requested"]) == (used, requested)
+    assert ("fell back" in extra["precision_reason"]) == (requested == "bf16" and used == "fp32")
+    assert extra["eval_precision"] == {"periodic": used, "calibration": "fp32"}
+    assert extra["threads"] == 1 and extra["thread_choice"]["reason"] == "num_threads set"
+    assert result.info.training_config["precision"] == used  # what the model card shows
+    on_disk = RunInfo.load(out)
+    assert on_disk.extra["precision"] == used
+    logged = [json.loads(line) for line in (out / tr.LOG_NAME).read_text().splitlines()]
+    assert logged and all(h["precision"] == used for h in logged)
+
+
+def test_progress_line_and_log_lines_without_a_terminal(
+    tiny_base: Path, dataset_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    line = tr.progress_line(50, 200, 0.4321, wall_s=100.0, rows_per_s=8.04)
+    assert line == "step 50/200 loss 0.4321 (2.00 s/step, 8.0 rows/s, ETA 5.0 min)"
+    with caplog.at_level("INFO", logger="commentmod.training.train"):
+        tr.train(_cfg(tiny_base, dataset_dir, epochs=1, precision="fp32"), tmp_path / "run")
+    assert "step 6/6 loss" in caplog.text and "rows/s" in caplog.text and "ETA 0.0 min" in caplog.text
+    assert "precision fp32 (requested fp32: fp32 requested)" in caplog.text
+
+
+def test_cli_precision_flag_and_no_bar_without_a_terminal(
+    tiny_base: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from commentmod.model.cli import main
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "data: {sources: [starter]}\n"
+        "context: {max_length: 48, min_context_tokens: 4, max_context_tokens: 16, stride: 4}\n"
+        "batch_size: 8\nepochs: 1\nnum_threads: 1\nprecision: bf16\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    argv = ["train", "--config", str(config), "--out", str(out), "--base", str(tiny_base)]
+    assert main([*argv, "--data", str(dataset_dir), "--max-steps", "2", "--precision", "fp32"]) == 0
+    captured = capsys.readouterr()
+    assert "precision: fp32 (requested fp32" in captured.out
+    assert "step/s]" not in captured.err and "s/step]" not in captured.err  # no bar: stderr is no tty
+    info = RunInfo.load(out)
+    assert info.extra["precision_requested"] == "fp32"
+
+
+def test_full_config_sees_the_promised_rows():
+    """configs/full.yaml: >= 43,000 training rows (issue 11), at bf16 speed on 2 threads."""
+    cfg = load_config(REPO / "configs" / "full.yaml")
+    assert cfg.precision in ("auto", "bf16") and cfg.num_threads is None
+    assert cfg.data.max_train_rows is None or cfg.data.max_train_rows >= 43_000
+    assert cfg.max_steps is None or cfg.max_steps * cfg.batch_size * cfg.grad_accum >= 43_000
+    assert cfg.max_train_minutes is not None and cfg.max_train_minutes <= 55
+
+
+def test_gpu_config_is_the_unlimited_recipe():
+    cfg = load_config(REPO / "configs" / "gpu.yaml")
+    d = cfg.data
+    assert (d.max_train_rows, d.max_rows_per_source, d.source_caps, d.max_validation_rows) == (
+        None,
+        None,
+        {},
+        None,
+    )
+    assert cfg.precision == "bf16" and not cfg.freeze_word_embeddings and 3 <= cfg.epochs <= 4
+    assert cfg.batch_size >= 64 and cfg.rule.max_length == 256 and cfg.rule.max_context_tokens == 128
+
+
+@pytest.mark.slow
+def test_gpu_run_script_cpu_path(tiny_base: Path, tmp_path: Path):
+    """benchmarks/gpu_run.py end to end on the CPU: tiny encoder, gpu.yaml shrunk, starter corpus (~1 min)."""
+    import importlib.util
+
+    import yaml
+
+    spec = importlib.util.spec_from_file_location("gpu_run", REPO / "benchmarks" / "gpu_run.py")
+    assert spec is not None and spec.loader is not None
+    gpu_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_run)
+    raw = yaml.safe_load((REPO / "configs" / "gpu.yaml").read_text(encoding="utf-8"))
+    raw["context"] = {"max_length": 64, "min_context_tokens": 8, "max_context_tokens": 24, "stride": 8}
+    raw.update(batch_size=8, eval_batch_size=32, eval_every_steps=2, max_train_minutes=None, num_threads=1)
+    config = tmp_path / "gpu-tiny.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--config", str(config), "--base", str(tiny_base), "--sources", "starter"]
+    if not gpu_run.device_facts()["cuda"]:
+        assert gpu_run.main(args) == 2  # refuses a CPU-only machine unless told
+    assert gpu_run.main([*args, "--max-steps", "3", "--allow-cpu"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"metrics.json", "EVALUATION.md", "MODEL_CARD.md", "train_log.jsonl", "gpu_run.json"} <= names
+    assert not [p for p in out.rglob("*") if p.suffix in (".safetensors", ".onnx", ".data")]  # no weights
+    summary = json.loads((out / "gpu_run.json").read_text(encoding="utf-8"))
+    assert summary["ok"] and [s["stage"] for s in summary["stages"]] == [
+        "data",
+        "train",
+        "evaluate",
+        "export",
+    ]
+    assert {f"{s}.log" for s in ("data", "train", "evaluate", "export")} <= {
+        p.name for p in (out / "logs").iterdir()
+    }
+    run_info = json.loads((out / "commentmod_run.json").read_text(encoding="utf-8"))
+    assert run_info["extra"]["steps"] == 3 and run_info["training_config"]["batch_size"] == 8
+    assert "precision" in (out / "logs" / "train.log").read_text(encoding="utf-8")

@@ -23,9 +23,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="cap optimizer steps (CI-sized runs)")
     parser.add_argument("--epochs", type=int, default=None, help="override epochs")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: config or all cores)"
+        "--threads", type=int, default=None, help="torch threads (default: config, else one per free core)"
     )
-    parser.add_argument("--no-progress", action="store_true", help="log instead of drawing a progress bar")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default=None,
+        help=(
+            "forward/backward precision (default: config, else auto = bf16 autocast on a CPU with "
+            "AMX/AVX512-BF16 or a CUDA GPU with bf16); weights and the export stay fp32"
+        ),
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="log lines (step, rows/s, ETA) instead of a progress bar (default when stderr is no terminal)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
         cfg = with_overrides(
-            cfg, base_model=args.base, max_steps=args.max_steps, epochs=args.epochs, num_threads=args.threads
+            cfg,
+            base_model=args.base,
+            max_steps=args.max_steps,
+            epochs=args.epochs,
+            num_threads=args.threads,
+            precision=args.precision,
         )
         if args.data:
             cfg = with_dataset_dir(cfg, args.data)
@@ -56,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}")
 
+    draw_bar = not args.no_progress and sys.stderr.isatty()  # else train() logs progress lines
     try:
-        result = train(cfg, args.out, resume=args.resume, on_step=None if args.no_progress else on_step)
+        result = train(cfg, args.out, resume=args.resume, on_step=on_step if draw_bar else None)
     except CommentmodError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -70,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"run directory: {result.out_dir}")
     sps = info.extra["seconds_per_step"]
     print(f"steps: {result.state.step} (best step {result.state.best_step}), {sps:.3f} s/step")
+    print(
+        f"precision: {info.extra['precision']} (requested {info.extra['precision_requested']}: "
+        f"{info.extra['precision_reason']}), {info.extra['threads']} thread(s), "
+        f"{info.extra['train_rows']} train rows"
+    )
     print(f"{'label':<10} {'PR-AUC':>7} {'threshold':>9} {'T':>6}")
     best = next((h for h in info.extra["history"] if h["step"] == result.state.best_step), None)
     for name in info.labels:

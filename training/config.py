@@ -87,10 +87,9 @@ class TrainConfig:
     dropout: float = 0.1
     epochs: int = 3
     max_steps: int | None = None  # optimizer steps; caps epochs
-    # wall-clock budget of the training loop (evaluations included): after 20 steps (or a quarter of
-    # the budget, whichever comes first) the schedule
-    # (total steps, LR decay, embedding unfreeze) is shortened to fit at the measured speed, and
-    # the loop stops (evaluates, keeps the best) if it still runs over
+    # wall-clock budget of the training loop (evaluations included): after 20 steps and a tenth of the
+    # budget the schedule (total steps, LR decay, embedding unfreeze) is shortened to fit at the
+    # measured speed, and the loop stops (evaluates, keeps the best) if it still runs over
     max_train_minutes: float | None = None
     warmup_ratio: float = 0.06
     # word embeddings (250k x 384 for e5-small): frozen, or trained with sparse gradients
@@ -107,8 +106,13 @@ class TrainConfig:
     early_stopping_patience: int | None = None
     checkpoint_every_steps: int | None = None
     seed: int = 13
-    num_threads: int | None = None  # None: all cores
+    # torch threads; None: one per core that other processes leave free (commentmod.training.hardware)
+    num_threads: int | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # matmul precision of the forward/backward pass (weights stay fp32): auto = bf16 autocast on a CPU
+    # with AMX/AVX512-BF16 or a CUDA GPU with bf16, else fp32; bf16 without hardware support falls back
+    # to fp32 with a warning (commentmod.training.hardware)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     # decision thresholds and calibration (fitted on validation)
     threshold_mode: Literal["f1", "precision"] = "f1"
     target_precision: float = 0.9
@@ -145,6 +149,10 @@ ALIASES: dict[str, str] = {
     "max_len": "max_length",
     "patience": "early_stopping_patience",
     "threads": "num_threads",
+    "dtype": "precision",
+    "mixed_precision": "precision",
+    "amp": "precision",
+    "bf16": "precision",
 }
 
 

@@ -87,7 +87,17 @@ class CommentClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        pooled = mean_pool(out.last_hidden_state, attention_mask)
+        hidden = out.last_hidden_state
+        device_type = hidden.device.type
+        if torch.is_autocast_enabled(device_type):
+            # under bf16 autocast (training): pool and classify in fp32 so the logits keep full
+            # precision (bf16 logits would tie in the PR-AUC and the thresholds); the head is tiny
+            with torch.autocast(device_type=device_type, enabled=False):
+                return self._classify(hidden.float(), attention_mask)
+        return self._classify(hidden, attention_mask)
+
+    def _classify(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        pooled = mean_pool(hidden, attention_mask)
         logits: torch.Tensor = self.head(self.dropout(pooled))
         return logits
 

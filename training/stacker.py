@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from commentmod.model.errors import CommentmodError, ManifestError
+from commentmod.model.labels import CONTEXT_LABELS
 from commentmod.serving.hybrid import HybridSpec, LabelStack, prob_logit, stack_probs
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,13 @@ def _choose(cv: Mapping[str, float | None], allowed: set[str], margin: float) ->
     return "blend" if "blend" in allowed and blend is not None and blend > best + margin else single
 
 
-def _why(mode: str | None, cv: Mapping[str, float | None], allowed: set[str], margin: float) -> str:
+def _why(
+    mode: str | None,
+    cv: Mapping[str, float | None],
+    allowed: set[str],
+    margin: float,
+    no_context: bool = False,
+) -> str:
     """The choice in words, with the CV numbers (without the context in parentheses)."""
     t, n, b = cv["transformer"], cv.get("ngram"), cv.get("blend")
     scores = ", ".join(f"{NAMES[m]} {v:.3f}" for m, v in cv.items() if v is not None)
@@ -107,7 +114,11 @@ def _why(mode: str | None, cv: Mapping[str, float | None], allowed: set[str], ma
         text = f"{NAMES[mode]} CV PR-AUC {cv[mode]:.3f}"
         text += f" >= {NAMES[other]} {cv[other]:.3f}" if other in allowed else ""
         text += f"; blend {b:.3f} does not beat it by more than {margin:g}" if "blend" in allowed else ""
-    excluded = [NAMES[m] for m, v in cv.items() if v is not None and m not in allowed]
+    excluded = [
+        NAMES[m]
+        for m, v in cv.items()
+        if v is not None and m not in allowed and not (no_context and m == "ngram")
+    ]
     if excluded and mode is not None:
         text += f"; not used because a fitted weight is <= 0: {', '.join(excluded)}"
     return text
@@ -122,11 +133,15 @@ def fit_label(
     seed: int = 0,
     margin: float = DEFAULT_MARGIN,
     C: float = DEFAULT_C,
+    needs_context: bool = False,
 ) -> LabelStack:
     """One label's :class:`LabelStack` from its columns (``y``: 0/1, NaN = unknown, excluded).
 
     An option whose regression, fitted on all known rows, gives a model a weight <= 0 is not used:
     both models predict the label, so a negative weight is noise or collinearity, not signal.
+    ``needs_context``: the label is judged against the article, which the n-gram model never reads,
+    so the n-gram model alone is not an option (validation sets rich in spam would otherwise pick it
+    and every on-topic question would look off-topic); it may still join a blend.
     """
     y = np.asarray(y, dtype=np.float64)
     known = ~np.isnan(y)
@@ -148,10 +163,14 @@ def fit_label(
     cv: dict[str, float | None] = {"blend": None, "transformer": None, "ngram": None}
     cv.update({name: cv_pr_auc(x, yk, k, seed, C) for name, x in features.items()})
     fits = {name: make_lr(C).fit(x, yk) for name, x in features.items()}
-    allowed = {name for name, lr in fits.items() if bool((lr.coef_[0] > 0).all())}
+    positive = {name for name, lr in fits.items() if bool((lr.coef_[0] > 0).all())}
+    allowed = positive - {"ngram"} if needs_context else positive
     mode = _choose(cv, allowed, margin)
     validation.update({"folds": k, "cv_pr_auc": cv})
-    why = f"{_why(mode, cv, allowed, margin)} ({k}-fold, {n:,} validation rows, {pos:,} positives)"
+    why = _why(mode, cv, allowed, margin, no_context=needs_context and "ngram" in positive)
+    if needs_context and "ngram" in features:
+        why += "; the n-gram model alone is no option: it never reads the article this label is judged by"
+    why += f" ({k}-fold, {n:,} validation rows, {pos:,} positives)"
     if mode is None:
         return _identity(why, validation)
     lr = fits[mode]
@@ -178,6 +197,7 @@ def fit_stacker(
     margin: float = DEFAULT_MARGIN,
     C: float = DEFAULT_C,
     fitted_on: str = "",
+    context_labels: Sequence[str] = CONTEXT_LABELS,
 ) -> HybridSpec:
     """The stacker for every label from validation arrays ``[N, L]`` (``y``: NaN = unknown; an
     all-NaN ``ngram_probs`` column = no n-gram model for that label). Deterministic for ``seed``."""
@@ -187,7 +207,16 @@ def fit_stacker(
     pn = _as_2d("n-gram probabilities", ngram_probs, lt.shape)
     yy = _as_2d("labels", y, lt.shape)
     per_label = {
-        name: fit_label(lt[:, j], pn[:, j], yy[:, j], folds=folds, seed=seed, margin=margin, C=C)
+        name: fit_label(
+            lt[:, j],
+            pn[:, j],
+            yy[:, j],
+            folds=folds,
+            seed=seed,
+            margin=margin,
+            C=C,
+            needs_context=name in context_labels,
+        )
         for j, name in enumerate(labels)
     }
     return HybridSpec(labels=tuple(labels), per_label=per_label, fitted_on=fitted_on)

@@ -17,6 +17,19 @@ What :func:`train` does:
 4. fits per-label temperature and thresholds on validation and writes the run
    directory with :meth:`CommentClassifier.save`.
 
+Speed: the forward/backward pass runs under bf16 autocast where the hardware has fast bf16
+(``precision``, see :mod:`commentmod.training.hardware`), with one torch thread per free core.
+Periodic validation (model selection, early stopping) uses the training precision; the final
+validation pass that fits temperatures and thresholds runs in fp32, the precision of the exported
+model, so the shipped thresholds match the scores the artifact produces. Both are recorded in the
+run info (``extra.precision``, ``extra.eval_precision``) and in every ``train_log.jsonl`` line.
+
+Progress: ``on_step`` (the CLI's progress bar) after every step, or, without it, a log line with
+step, loss, s/step, rows/s and ETA every ``PROGRESS_LOG_SECONDS``.
+
+The module is longer than most because the loop, its checkpoint format and the run directory it
+writes change together; the pure pieces (batching, loss, schedule, budget) are small functions.
+
 Layout of the training state inside the run directory (removed when the run ends)::
 
     OUT/train_state/checkpoint/{model,optimizer}.safetensors + state.json
@@ -30,7 +43,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +63,7 @@ from commentmod.model.labels import LABELS
 from commentmod.model.record import CommentRecord
 from commentmod.training import calibration
 from commentmod.training.config import DataConfig, TrainConfig
+from commentmod.training.hardware import auto_threads, autocast, resolve_precision
 from commentmod.training.modeling import WEIGHTS_NAME, CommentClassifier, RunInfo
 from commentmod.training.predict import pad_batch, window_logits
 
@@ -66,6 +79,8 @@ LOG_NAME = "train_log.jsonl"
 BUDGET_PROBE_STEPS = 20
 BUDGET_MIN_STEPS = 5
 BUDGET_PROBE_SHARE = 0.1
+# without an on_step callback (no terminal), a progress log line at most this often
+PROGRESS_LOG_SECONDS = 30.0
 
 StepCallback = Callable[[int, int, float], None]
 
@@ -99,8 +114,9 @@ def read_build_info(dataset_dir: Path) -> dict[str, Any]:
 def build_cached(catalog_path: Path, sources: Sequence[str], cache_dir: Path) -> Path:
     """Build the DatasetDict for ``sources`` of a catalog into ``cache_dir`` (reused when already there).
 
-    The cache key is the catalog file's content, the source list and the pipeline's code
-    (``dataset_build``, ``catalog``, ``converters``); delete ``cache_dir`` to force a rebuild.
+    The cache key is the catalog file's content, the source list, the pipeline's code
+    (``dataset_build``, ``catalog``, ``converters``) and the starter corpus shipped in the package;
+    the dataset folders are not hashed: delete ``cache_dir`` to force a rebuild after changing them.
     """
     from commentmod.training.catalog import load_catalog, resolve_data_root, select_sources
     from commentmod.training.dataset_build import BUILD_INFO_NAME, build_dataset, save_build
@@ -110,8 +126,10 @@ def build_cached(catalog_path: Path, sources: Sequence[str], cache_dir: Path) ->
     digest = hashlib.sha256(catalog_path.read_bytes())
     digest.update(json.dumps(sorted(sources)).encode())
     here = Path(__file__).resolve().parent
-    for code in [here / "dataset_build.py", here / "catalog.py", *sorted((here / "converters").glob("*.py"))]:
-        if code.is_file():  # a change to the pipeline's code invalidates the cache too
+    inputs = [here / "dataset_build.py", here / "catalog.py", *sorted((here / "converters").glob("*.py"))]
+    inputs += sorted((here / "starter").glob("*.jsonl"))
+    for code in inputs:
+        if code.is_file():  # a change to the pipeline's code or the starter corpus invalidates the cache
             digest.update(code.read_bytes())
     out = Path(cache_dir) / f"data-{digest.hexdigest()[:12]}"
     if (out / BUILD_INFO_NAME).is_file():
@@ -426,6 +444,16 @@ def fit_to_budget(
     return max(step + 1, fit) if fit < plan.total_steps else None
 
 
+def progress_line(step: int, total: int, loss: float, wall_s: float, rows_per_s: float) -> str:
+    """One progress log line: step, loss, wall s/step (evaluations included), rows/s and ETA."""
+    sps = wall_s / max(1, step)
+    eta_min = sps * max(0, total - step) / 60
+    return (
+        f"step {step}/{total} loss {loss:.4f} ({sps:.2f} s/step, {rows_per_s:.1f} rows/s, "
+        f"ETA {eta_min:.1f} min)"
+    )
+
+
 def pick_device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
@@ -593,9 +621,12 @@ def run_loop(
     resume: bool = False,
     on_step: StepCallback | None = None,
     stop_at_step: int | None = None,
+    precision: str = "fp32",
 ) -> tuple[TrainState, Plan, bool]:
     """Train in place; returns ``(state, plan, finished)``. ``stop_at_step`` simulates an interruption
-    right after the checkpoint of that step (for tests)."""
+    right after the checkpoint of that step (for tests). ``precision`` is the resolved one (fp32 or
+    bf16, see :func:`commentmod.training.hardware.resolve_precision`): forward passes and the loss's
+    inputs run under bf16 autocast with it, the loss itself and the weights stay fp32."""
     plan = make_plan(cfg, len(train_data))
     config_dict = cfg.to_dict()
     state_dir = out_dir / STATE_DIR
@@ -626,7 +657,8 @@ def run_loop(
         """Evaluate, keep the best weights; True when early stopping says stop."""
         if len(val_data) == 0:
             return False
-        logits = window_logits(model, val_data.windows, cfg.eval_batch_size, device, pad_id)
+        with autocast(precision, device):
+            logits = window_logits(model, val_data.windows, cfg.eval_batch_size, device, pad_id)
         metrics = validation_metrics(logits, val_data.labels, val_data.mask)
         score = selection_score(metrics)
         state.last_eval_step = state.step
@@ -636,7 +668,13 @@ def run_loop(
             save_file(_model_state(model), str(state_dir / BEST_NAME))
         else:
             state.bad_evals += 1
-        entry = {"step": state.step, "epoch": state.epoch, **metrics, "best": improved}
+        entry = {
+            "step": state.step,
+            "epoch": state.epoch,
+            **metrics,
+            "best": improved,
+            "precision": precision,
+        }
         state.history.append(entry)
         _append_log(out_dir, entry)
         log.info(
@@ -654,8 +692,9 @@ def run_loop(
     if state.planned_total is not None:
         plan = make_plan(cfg, len(train_data), state.planned_total)
     stop = state.stopped_early or state.out_of_time or state.step >= plan.total_steps
-    t_last = t_wall = time.perf_counter()
+    t_last = t_wall = t_log = time.perf_counter()
     c_last = time.process_time()
+    session_rows, session_train_s = 0, 0.0  # rows/s of this process (a resumed run starts afresh)
     while not stop and state.epoch < plan.n_epochs:
         epoch = state.epoch
         batches = length_grouped_batches(
@@ -669,8 +708,12 @@ def run_loop(
             loss_sum = 0.0
             for idx in group:
                 ids, att, y, m, w = collate(train_data, idx, pad_id)
-                logits = model(ids.to(device), att.to(device))
-                loss = masked_bce(logits, y.to(device), m.to(device), pos_weight, label_weights, w.to(device))
+                with autocast(precision, device):
+                    logits = model(ids.to(device), att.to(device))
+                # the loss in fp32 (the logits already are: the model pools and classifies in fp32)
+                loss = masked_bce(
+                    logits.float(), y.to(device), m.to(device), pos_weight, label_weights, w.to(device)
+                )
                 (loss * (len(idx) / n_rows)).backward()
                 loss_sum += float(loss.detach()) * len(idx) / n_rows
             set_lr([adamw, sparse_opt], lr_factor(state.step, plan.total_steps, plan.warmup_steps))
@@ -687,21 +730,19 @@ def run_loop(
             state.step += 1
             state.batch_pos = pos
             now = time.perf_counter()
+            session_rows += n_rows
+            session_train_s += now - t_last
             state.train_seconds += now - t_last
             state.cpu_seconds += time.process_time() - c_last
             state.wall_seconds += now - t_wall
             t_wall = now
             if on_step is not None:
                 on_step(state.step, plan.total_steps, loss_sum)
-            elif state.step % 25 == 0:
-                sps = state.wall_seconds / state.step
+            elif now - t_log >= PROGRESS_LOG_SECONDS or state.step >= plan.total_steps:
+                t_log = now
+                rows_per_s = session_rows / max(session_train_s, 1e-9)
                 log.info(
-                    "step %d/%d loss %.4f (%.2f s/step, ETA %.1f min)",
-                    state.step,
-                    plan.total_steps,
-                    loss_sum,
-                    sps,
-                    sps * (plan.total_steps - state.step) / 60,
+                    progress_line(state.step, plan.total_steps, loss_sum, state.wall_seconds, rows_per_s)
                 )
             if state.step == 1:
                 state.first_step_seconds = state.wall_seconds  # allocator warm-up: not representative
@@ -852,7 +893,9 @@ def train(
     """Run a whole fine-tuning job into ``out_dir`` (see the module docstring)."""
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, resume)
-    torch.set_num_threads(cfg.num_threads or os.cpu_count() or 1)
+    threads = auto_threads(cfg.num_threads)
+    torch.set_num_threads(threads.threads)
+    log.info("%d torch thread(s) on %d core(s) (%s)", threads.threads, threads.cores, threads.reason)
     base = Path(cfg.base_model)
     tokenizer_json = base / "tokenizer.json"
     if not tokenizer_json.is_file():
@@ -879,9 +922,11 @@ def train(
     torch.manual_seed(cfg.seed)
     model = CommentClassifier.from_base(base, dropout=cfg.dropout)
     device = pick_device(cfg)
+    precision = resolve_precision(cfg.precision, device)
+    log.info("precision %s (requested %s: %s)", precision.used, precision.requested, precision.reason)
     out_dir.mkdir(parents=True, exist_ok=True)
     state, plan, finished = run_loop(
-        model, cfg, train_data, val_data, out_dir, device, resume, on_step, stop_at_step
+        model, cfg, train_data, val_data, out_dir, device, resume, on_step, stop_at_step, precision.used
     )
     if not finished:
         return TrainResult(out_dir, state, plan, finished=False)
@@ -893,7 +938,7 @@ def train(
     thresholds = {k: calibration.DEFAULT_THRESHOLD for k in LABELS}
     temperature = {k: 1.0 for k in LABELS}
     report: dict[str, Any] = {}
-    if len(val_data):
+    if len(val_data):  # in fp32, the exported model's precision (module docstring)
         logits = window_logits(model, val_data.windows, cfg.eval_batch_size, device)
         thresholds, temperature, report = fit_thresholds(logits, val_data.labels, val_data.mask, cfg)
     word_embeddings(model).sparse = False
@@ -902,7 +947,8 @@ def train(
         thresholds=thresholds,
         temperature=temperature,
         data_sources=data_sources(train_records, build_info),
-        training_config=cfg.to_dict(),
+        # "auto" resolved to what the run used (the request is in extra.precision_requested)
+        training_config={**cfg.to_dict(), "precision": precision.used},
         base_model=str(cfg.base_model),
         extra={
             "dataset_dir": str(dataset_dir),
@@ -916,6 +962,12 @@ def train(
             "seconds_per_step": state.train_seconds / max(1, state.step),
             "cpu_seconds_per_step": state.cpu_seconds / max(1, state.step),
             "threads": torch.get_num_threads(),
+            "thread_choice": threads.to_dict(),
+            "precision": precision.used,
+            "precision_requested": precision.requested,
+            "precision_reason": precision.reason,
+            # periodic validation (model selection) vs the pass that fits thresholds and temperature
+            "eval_precision": {"periodic": precision.used, "calibration": "fp32"},
             "wall_seconds": state.wall_seconds,
             "train_rows": len(train_data),
             "validation_rows": len(val_data),
