@@ -42,9 +42,9 @@ demo: base-model
 	rm -rf $(RUN)
 	$(BIN)/commentmod data build --config configs/data.yaml --commercial-ok --out $(DEMO_DATA)
 	$(BIN)/commentmod train --config configs/demo.yaml --base $(BASE) --data $(DEMO_DATA) --out $(RUN)
-	$(BIN)/commentmod hybrid --model $(RUN) --data $(DEMO_DATA) --max-validation-rows 3000
+	$(BIN)/commentmod hybrid --model $(RUN) --data $(DEMO_DATA) --max-validation-rows 2000
 	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT) --force \
-		--validation-data $(DEMO_DATA) --validation-rows 2000
+		--validation-data $(DEMO_DATA) --validation-rows 1000
 	$(BIN)/commentmod score examples/ --model $(ARTIFACT) --out out/demo.jsonl --overwrite --table
 
 # model: data build -> train configs/full.yaml -> evaluate (fits the hybrid stacker) -> export.

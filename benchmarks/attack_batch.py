@@ -280,7 +280,36 @@ def page_without_comments(r: Runner, d: Path) -> tuple[str, str]:
     out = d / "out.jsonl"
     proc = r.run(str(page), "--out", str(out))
     said = [line for line in proc.stderr.splitlines() if "page.txt" in line and "comment" in line.lower()]
-    return f"exit {proc.returncode}, rows {len(out_ids(out))}", f"warning naming the file: {bool(said)}"
+    return f"exit {proc.returncode}, rows {len(out_ids(out))}", f"warnings naming the file: {len(said)}"
+
+
+def long_comment_marked(r: Runner, d: Path) -> tuple[str, str]:
+    """A comment longer than --max-chars: scored on its first N characters and marked in every format."""
+    src = d / "in.jsonl"
+    src.write_text(
+        json.dumps({"id": "long", "text": "Ești un cretin. " * 400})
+        + "\n"
+        + '{"id": "short", "text": "ok"}\n',
+        encoding="utf-8",
+    )
+    figures = []
+    for ext in ("jsonl", "csv"):
+        out = d / f"out.{ext}"
+        proc = r.run(str(src), "--out", str(out), "--max-chars", "1000")
+        if "unrecognized arguments" in proc.stderr:  # before --max-chars existed
+            return brief(proc), "no way to bound or mark it"
+        if ext == "jsonl":
+            figures.append(f"jsonl truncated={[row.get('truncated') for row in rows(out)]}")
+        else:
+            import csv
+
+            with out.open(encoding="utf-8", newline="") as fh:
+                cells = [
+                    (row.get("truncated_chars"), row.get("truncated_scored_chars"))
+                    for row in csv.DictReader(fh)
+                ]
+            figures.append(f"csv truncated_chars/scored={cells}")
+    return brief(proc), "; ".join(figures)
 
 
 def csv_formula(r: Runner, d: Path) -> tuple[str, str]:
@@ -384,6 +413,7 @@ ATTACKS: dict[str, Callable[[Runner, Path], tuple[str, str]]] = {
     "hidden-dirs": hidden_dirs,
     "not-scored-values": not_scored_values,
     "page-without-comments": page_without_comments,
+    "long-comment-marked": long_comment_marked,
     "csv-formula": csv_formula,
     "table-ansi": table_ansi,
     "progress-not-tty": progress_not_tty,

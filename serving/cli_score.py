@@ -24,6 +24,40 @@ from commentmod.serving.sanitize import terminal_safe
 log = logging.getLogger("commentmod.score")
 
 TABLE_ROWS = 200
+DEFAULT_MAX_CHARS = 20_000  # = commentmod.serving.scorer.DEFAULT_MAX_CHARS (not imported: onnxruntime)
+
+# reader limits: flag -> help; each flag sets the ReaderOptions field of its name and defaults to it
+READER_LIMITS = {
+    "--max-record-bytes": "bytes of one JSONL/CSV line, CSV row or XML post's text; longer: an error row",
+    "--max-page-bytes": "bytes of one page text dump; larger: one error row",
+    "--max-xml-depth": "XML element nesting; a deeper post is an error row, the next ones are read",
+    "--max-xml-record-elements": "elements inside one XML post/thread/comment; more: an error row",
+    "--max-xml-names": "distinct element/attribute names in XML; the post crossing it is an error row",
+    "--max-context-chars": "characters of article title and text kept per record",
+}
+
+
+def positive_int(value: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be 1 or more")
+    return number
+
+
+def add_max_chars(parser: argparse.ArgumentParser) -> None:
+    """``--max-chars`` (shared with ``commentmod serve``)."""
+    parser.add_argument(
+        "--max-chars",
+        type=positive_int,
+        default=DEFAULT_MAX_CHARS,
+        metavar="N",
+        help=f"characters scored per comment; a longer one is scored on its first N and marked "
+        f"truncated (default {DEFAULT_MAX_CHARS:,})",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +84,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             f"--{name}-col", default=None, help=f"column holding the {name} (CSV/JSONL/Parquet)"
         )
+    add_max_chars(parser)
+    limits = parser.add_argument_group("reader limits (a record over a limit becomes an error row)")
+    defaults = ReaderOptions()
+    for flag, text in READER_LIMITS.items():
+        default = getattr(defaults, _dest(flag))
+        limits.add_argument(
+            flag, type=positive_int, default=default, metavar="N", help=f"{text} (default {default:,})"
+        )
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
 
 
 def _shorten(text: str | None, width: int) -> str:
@@ -80,6 +126,8 @@ def format_summary(summary: Summary, labels: tuple[str, ...], out: Path) -> str:
         f"errors: {summary.status['error']}",
         f"flagged: {summary.any_flagged}",
     ]
+    if summary.truncated:
+        parts.append(f"truncated: {summary.truncated}")
     if summary.kept:
         parts.append(f"kept from the interrupted run: {summary.kept}")
     per_label = ", ".join(f"{lab} {summary.flagged[lab]}" for lab in labels)
@@ -95,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         title_col=args.title_col,
         context_col=args.context_col,
         include_pingbacks=args.include_pingbacks,
+        **{_dest(flag): getattr(args, _dest(flag)) for flag in READER_LIMITS},
     )
     flagged_rows: list[dict[str, Any]] = []
 
@@ -104,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
     progress = None if args.no_progress else Progress(interval=args.progress_every)
     try:
-        scorer = Scorer.load(args.model, threads=args.threads)
+        scorer = Scorer.load(args.model, threads=args.threads, max_chars=args.max_chars)
         summary = score_inputs(
             args.inputs,
             scorer,

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from commentmod.model.errors import CommentmodError
+from commentmod.serving.cli_score import add_max_chars
 
 log = logging.getLogger("commentmod.serve")
 
@@ -16,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
+    add_max_chars(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from commentmod.serving.scorer import Scorer
 
     try:
-        scorer = Scorer.load(args.model, threads=args.threads)
+        scorer = Scorer.load(args.model, threads=args.threads, max_chars=args.max_chars)
     except CommentmodError as exc:
         log.error("%s", exc)
         return 2

@@ -7,7 +7,8 @@ Endpoints: ``GET /health``, ``GET /labels`` and ``POST /score`` with
 ``{"comments": [str | {"id", "text", "article_title", "article_text"}, ...]}``,
 answering ``{"model": ..., "results": [Result.to_dict(), ...]}`` in input order. A comment that is
 not scored (status ``empty`` or ``error``) has ``"scores": null`` and ``"flags": null``, as in the
-batch outputs.
+batch outputs; ``"truncated"`` is ``{"chars": n, "scored_chars": m}`` for a comment scored on its first
+``m`` characters (``commentmod serve --max-chars``), else null.
 """
 
 from __future__ import annotations

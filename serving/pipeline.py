@@ -97,7 +97,7 @@ def read_files(
 ) -> Iterator[InputRecord]:
     """Records of every file in order; a file that cannot be read (or breaks mid-way) gives one
     error record where reading stopped, and the next file is read. A file with no records is
-    reported on stderr (a page whose comment section was not recognised, an empty dump)."""
+    named in one warning on stderr (for a page, the page reader's own, which says why)."""
     options = options if options is not None else ReaderOptions()
     for path in files:
         count = 0
@@ -111,18 +111,15 @@ def read_files(
             log.warning("%s: could not read %s: %s", path, what, exc)
             yield InputRecord(None, None, str(path), where, error=f"could not read {what}: {exc}")
             continue
-        if count == 0:
-            log.warning("%s: no comments found in this file (0 records)%s", path, _empty_hint(path, fmt))
+        if count == 0 and not _is_page(path, fmt):  # read_page has already warned, with the reason
+            log.warning("%s: no comments found in this file (0 records)", path)
 
 
-def _empty_hint(path: Path, fmt: str) -> str:
+def _is_page(path: Path, fmt: str) -> bool:
     try:
-        kind = fmt if fmt != "auto" else detect_format(path)
-    except CommentmodError:
-        return ""
-    if kind == "page":
-        return "; the page reader found no comment section - check it is a page text dump with comments"
-    return ""
+        return (fmt if fmt != "auto" else detect_format(path)) == "page"
+    except (CommentmodError, OSError):
+        return False
 
 
 # --------------------------------------------------------------------------- scoring
@@ -187,7 +184,9 @@ def score_records(
 def output_row(
     record: InputRecord, result: Result, model_id: str, include_text: bool = True
 ) -> dict[str, Any]:
-    """The output schema: one row per input record (``scores``/``flags`` null when not scored)."""
+    """The output schema: one row per input record (``scores``/``flags`` null when not scored;
+    ``truncated`` ``{"chars": n, "scored_chars": m}`` when only the first ``m`` characters were
+    scored, else null)."""
     row: dict[str, Any] = {
         "id": record.id,
         "source": record.source,
@@ -206,6 +205,7 @@ def output_row(
             "flagged": bool(result.flagged),
             "status": result.status,
             "error": result.error,
+            "truncated": result.truncated,
             "model": model_id,
             "meta": dict(record.meta),
         }
@@ -240,12 +240,15 @@ class Summary:
     flagged: Counter[str] = field(default_factory=Counter)
     any_flagged: int = 0
     kept: int = 0
+    truncated: int = 0
 
     def add(self, row: dict[str, Any]) -> None:
         self.records += 1
         self.status[row["status"]] += 1
         if row.get("flagged"):
             self.any_flagged += 1
+        if row.get("truncated"):
+            self.truncated += 1
         for label, flag in (row.get("flags") or {}).items():
             if flag:
                 self.flagged[label] += 1
@@ -359,7 +362,12 @@ def score_inputs(
     options = options if options is not None else ReaderOptions()
     files = expand_inputs(inputs)
     check_output_paths(out, files, inputs)
-    settings = {"format": fmt, "include_text": include_text, **dataclasses.asdict(options)}
+    settings = {
+        "format": fmt,
+        "include_text": include_text,
+        "max_chars": getattr(scorer, "max_chars", None),  # a resume must score as the run began
+        **dataclasses.asdict(options),
+    }
     fingerprint = input_fingerprint(files, settings)
     if progress is not None and progress.total is None:
         progress.total = estimate_records(files, fmt)

@@ -64,7 +64,7 @@ from commentmod.model.errors import CommentmodError, ManifestError
 from commentmod.model.inputs import ContextRule, SpecialIds, clean_text, encode_comments
 from commentmod.model.manifest import Manifest, check_manifest_checksum, read_manifest, verify_files
 from commentmod.serving.hybrid import NGRAM_FILE, HybridSpec, chars_for_onnx, layout_for_onnx, stack_probs
-from commentmod.serving.result import Result
+from commentmod.serving.result import TRUNCATED, Result
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,6 @@ DEFAULT_CHUNK_SIZE = 256  # comments per internal chunk of score() / score_iter(
 # characters scored per comment: a longer one is scored on its first DEFAULT_MAX_CHARS (in windows)
 # and its Result carries extra[TRUNCATED] = {"chars": full length, "scored_chars": max_chars}
 DEFAULT_MAX_CHARS = 20_000
-TRUNCATED = "truncated"
 DEFAULT_NGRAM_BATCH_SIZE = 64  # texts per n-gram model call
 DEFAULT_NGRAM_MAX_BATCH_CHARS = 1 << 16  # padded characters per n-gram call: bounds its memory
 NGRAM_INPUT, NGRAM_OUTPUT = "chars", "probs"  # the n-gram graph (commentmod.training.baseline)

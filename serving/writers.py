@@ -1,6 +1,7 @@
 """CSV and Parquet outputs, converted (streaming) from the finished JSONL journal.
 
-Both flatten ``scores``/``flags`` into ``score_<label>``/``flag_<label>`` columns. "Not scored"
+Both flatten ``scores``/``flags`` into ``score_<label>``/``flag_<label>`` columns and ``truncated``
+into ``truncated_chars``/``truncated_scored_chars`` (empty unless the comment was cut). "Not scored"
 (``empty``/``error`` rows) is an empty cell in CSV and a null in Parquet, never 0. CSV text cells
 that a spreadsheet would run as a formula are neutralised (``sanitize.neutralise_cell``);
 Parquet has a fixed schema so that a first chunk of nulls cannot fix a column's type.
@@ -19,8 +20,8 @@ from commentmod.serving.journal import OutputError, describe_write_error, output
 from commentmod.serving.sanitize import neutralise_cell
 
 RECORD_COLUMNS = ("id", "source", "location", "author", "text", "article_title")
-TAIL_COLUMNS = ("flagged", "status", "error", "model", "meta")
-_NOT_TEXT = ("flagged",)
+TAIL_COLUMNS = ("flagged", "status", "error", "truncated_chars", "truncated_scored_chars", "model", "meta")
+_NOT_TEXT = ("flagged", "truncated_chars", "truncated_scored_chars")
 
 
 def flat_columns(labels: Sequence[str], include_text: bool = True) -> list[str]:
@@ -34,6 +35,7 @@ def flat_row(row: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
     flat = {k: row.get(k) for k in RECORD_COLUMNS if k in row}
     scores = row.get("scores") or {}
     flags = row.get("flags") or {}
+    truncated = row.get("truncated") or {}
     for label in labels:
         flat[f"score_{label}"] = scores.get(label)
     for label in labels:
@@ -42,6 +44,8 @@ def flat_row(row: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
         flagged=row.get("flagged"),
         status=row.get("status"),
         error=row.get("error"),
+        truncated_chars=truncated.get("chars"),
+        truncated_scored_chars=truncated.get("scored_chars"),
         model=row.get("model"),
         meta=json.dumps(row.get("meta") or {}, ensure_ascii=False, default=str),
     )
@@ -76,6 +80,7 @@ def parquet_schema(labels: Sequence[str], include_text: bool = True) -> Any:
     types = {f"score_{label}": pa.float64() for label in labels}
     types.update({f"flag_{label}": pa.bool_() for label in labels})
     types["flagged"] = pa.bool_()
+    types.update(truncated_chars=pa.int64(), truncated_scored_chars=pa.int64())
     return pa.schema([(c, types.get(c, pa.string())) for c in flat_columns(labels, include_text)])
 
 

@@ -135,22 +135,9 @@ def test_result_to_dict_not_scored_is_null() -> None:
         "flagged": False,
         "status": "empty",
         "error": None,
+        "truncated": None,
     }
-
-
-def test_http_not_scored_is_null() -> None:
-    pytest.importorskip("fastapi")
-    from fastapi.testclient import TestClient
-
-    from commentmod.serving.http import create_app
-
-    class Blank:
-        model_id = "fake@0"
-        labels = LABELS
-
-        def score(self, items: list[object]) -> list[Result]:
-            return [Result(None, None, None, False, "empty") for _ in items]
-
-    client = TestClient(create_app(Blank()))
-    body = client.post("/score", json={"comments": ["  "]}).json()
-    assert body["results"][0]["scores"] is None and body["results"][0]["flags"] is None
+    cut = Result(
+        "y", {"abusive": 0.1}, {"abusive": False}, False, extra={"truncated": {"chars": 9, "scored_chars": 5}}
+    )
+    assert cut.to_dict()["truncated"] == {"chars": 9, "scored_chars": 5} == cut.truncated

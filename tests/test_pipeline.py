@@ -260,7 +260,7 @@ def _raising_reader(path: Path, fmt: str, options: Any) -> Any:
     if path.name == "broken.jsonl":
         yield InputRecord("b0", "first", str(path), f"{path}:1")
         raise RecursionError("maximum recursion depth exceeded while decoding a JSON array")
-    if path.name == "empty.txt":
+    if path.name == "empty.jsonl":
         return
     yield InputRecord(path.stem, "ok", str(path), f"{path}:1")
 
@@ -269,7 +269,7 @@ def test_a_broken_file_gives_an_error_row_and_the_next_file_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(pipeline, "read_file", _raising_reader)
-    files = [tmp_path / n for n in ("a.jsonl", "broken.jsonl", "empty.txt", "c.jsonl")]
+    files = [tmp_path / n for n in ("a.jsonl", "broken.jsonl", "empty.jsonl", "c.jsonl")]
     with caplog.at_level(logging.WARNING):
         records = list(read_files(files))
     assert [r.id for r in records] == ["a", "b0", None, "c"]

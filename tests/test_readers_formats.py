@@ -255,6 +255,8 @@ def test_unsafe_or_unknown_xml_are_error_records_not_exceptions(tmp_path: Path) 
         ("a <!-- c --> b <!-- open", "a b open"),
         ("a < b and c<d <3", "a < b and c<d <3"),
         ("<![CDATA[raw]]> text", "raw text"),
+        (">\n\n>", ">\n>"),  # plain text is tidied too (hypothesis found the blank line)
+        ("  one \n\n\n  two  ", "one\ntwo"),
     ],
 )
 def test_html_to_text(html: str, text: str) -> None:

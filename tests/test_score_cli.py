@@ -260,3 +260,144 @@ def test_disk_full_gives_a_clean_error_and_a_resumable_output(
 
         with out.open(encoding="utf-8", newline="") as fh:
             assert [r["id"] for r in csv.DictReader(fh)] == ids
+
+
+def test_limit_flags_reach_the_reader_options_and_the_scorer(
+    tiny_artifact_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from commentmod.serving import cli_score
+    from commentmod.serving.pipeline import Summary
+    from commentmod.serving.readers import ReaderOptions
+
+    seen: dict[str, object] = {}
+
+    def fake_score_inputs(inputs, scorer, out, **kwargs):  # type: ignore[no-untyped-def]
+        seen.update(kwargs, max_chars=scorer.max_chars)
+        return Summary()
+
+    monkeypatch.setattr(cli_score, "score_inputs", fake_score_inputs)
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, 1)
+    flags = {
+        "--max-record-bytes": 1001,
+        "--max-page-bytes": 1002,
+        "--max-xml-depth": 7,
+        "--max-xml-record-elements": 1003,
+        "--max-xml-names": 1004,
+        "--max-context-chars": 1005,
+        "--max-chars": 99,
+    }
+    args = [str(src), "--out", str(tmp_path / "o.jsonl"), *(x for kv in flags.items() for x in map(str, kv))]
+    assert _score(tiny_artifact_dir, *args) == 0
+    options = seen["options"]
+    assert isinstance(options, ReaderOptions)
+    for flag, value in flags.items():
+        name = flag[2:].replace("-", "_")
+        assert (seen["max_chars"] if name == "max_chars" else getattr(options, name)) == value, flag
+    # without the flags: ReaderOptions' own defaults and the Scorer's default max_chars
+    assert _score(tiny_artifact_dir, str(src), "--out", str(tmp_path / "o.jsonl")) == 0
+    assert seen["options"] == ReaderOptions() and seen["max_chars"] == 20_000
+
+
+def test_cli_max_chars_default_is_the_scorers() -> None:
+    from commentmod.serving import cli_score, scorer
+
+    assert cli_score.DEFAULT_MAX_CHARS == scorer.DEFAULT_MAX_CHARS
+
+
+@pytest.mark.parametrize(
+    "bad", [["--max-xml-depth", "0"], ["--max-chars", "-5"], ["--max-page-bytes", "1e6"]]
+)
+def test_limit_flags_refuse_non_positive_values(
+    tiny_artifact_dir: Path, tmp_path: Path, bad: list[str]
+) -> None:
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, 1)
+    with pytest.raises(SystemExit) as exc:
+        _score(tiny_artifact_dir, str(src), "--out", str(tmp_path / "o.jsonl"), *bad)
+    assert exc.value.code == 2
+
+
+def test_reader_limit_flags_change_what_is_read(tiny_artifact_dir: Path, tmp_path: Path) -> None:
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    rows = [
+        {"id": "short", "text": "ok", "article_title": "A title much longer than ten characters"},
+        {"id": "long", "text": "x" * 500},
+    ]
+    (dump / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (dump / "b.xml").write_bytes((REPO / "examples" / "disqus.xml").read_bytes())
+    (dump / "c.txt").write_bytes((REPO / "examples" / "page-ro.txt").read_bytes())
+    out = tmp_path / "out.jsonl"
+    limits = ["--max-record-bytes", "300", "--max-context-chars", "10", "--max-xml-depth", "2"]
+    assert _score(tiny_artifact_dir, str(dump), "--out", str(out), *limits, "--max-page-bytes", "100") == 0
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    by_source = {Path(r["source"]).name: [] for r in got}
+    for row in got:
+        by_source[Path(row["source"]).name].append(row)
+    short, long = by_source["a.jsonl"]
+    assert short["status"] == "ok" and short["article_title"] == "A title mu"
+    assert long["status"] == "error" and "300" in long["error"]
+    # every thread and post nests deeper than 2: each post is an error row, none is lost
+    assert [r["id"] for r in by_source["b.xml"]] == ["9001", "9002", "9003", "9004", "9005", "9006"]
+    assert all(
+        r["status"] == "error" and "nested deeper than 2 levels" in r["error"] for r in by_source["b.xml"]
+    )
+    (page,) = by_source["c.txt"]
+    assert page["status"] == "error" and "limit of 100 (max_page_bytes)" in page["error"]
+
+
+def test_truncated_comment_is_marked_in_every_output_format(
+    tiny_artifact_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    src = tmp_path / "in.jsonl"
+    long_text = "Ești un cretin, taci! " * 20  # 440 characters
+    src.write_text(
+        json.dumps({"id": "long", "text": long_text}, ensure_ascii=False)
+        + "\n"
+        + json.dumps({"id": "short", "text": "scurt"})
+        + "\n"
+        + json.dumps({"id": "blank", "text": "  "})
+        + "\n",
+        encoding="utf-8",
+    )
+    mark = {"chars": len(long_text), "scored_chars": 50}
+    out = tmp_path / "out.jsonl"
+    assert _score(tiny_artifact_dir, str(src), "--out", str(out), "--max-chars", "50") == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["truncated"] for r in rows] == [mark, None, None]
+    assert rows[0]["status"] == "ok" and rows[0]["text"] == long_text  # the output keeps the whole text
+    assert "truncated: 1" in capsys.readouterr().err
+    # a resume must score with the same --max-chars
+    assert _score(tiny_artifact_dir, str(src), "--out", str(out), "--resume", "--max-chars", "60") == 2
+
+    import csv
+
+    import pyarrow.parquet as pq
+
+    csv_out, pq_out = tmp_path / "out.csv", tmp_path / "out.parquet"
+    for dest in (csv_out, pq_out):
+        assert _score(tiny_artifact_dir, str(src), "--out", str(dest), "--max-chars", "50") == 0
+    with csv_out.open(encoding="utf-8", newline="") as fh:
+        cells = [(r["truncated_chars"], r["truncated_scored_chars"]) for r in csv.DictReader(fh)]
+    assert cells == [(str(len(long_text)), "50"), ("", ""), ("", "")]
+    table = pq.read_table(pq_out)
+    assert table.column("truncated_chars").to_pylist() == [len(long_text), None, None]
+    assert table.column("truncated_scored_chars").to_pylist() == [50, None, None]
+    # default --max-chars (20,000): nothing is cut
+    assert _score(tiny_artifact_dir, str(src), "--out", str(out), "--overwrite") == 0
+    assert all(json.loads(line)["truncated"] is None for line in out.read_text(encoding="utf-8").splitlines())
+
+
+def test_page_without_comments_is_warned_about_once(
+    tiny_artifact_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = tmp_path / "page.txt"
+    page.write_text("Titlu\n\nUn articol fără niciun comentariu.\nAlt paragraf.\n", encoding="utf-8")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        assert _score(tiny_artifact_dir, str(page), str(empty), "--out", str(tmp_path / "o.jsonl")) == 0
+    about_page = [m for m in caplog.messages if str(page) in m]
+    assert len(about_page) == 1 and "no comments found on this page" in about_page[0]
+    assert len([m for m in caplog.messages if str(empty) in m and "no comments found" in m]) == 1

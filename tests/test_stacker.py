@@ -68,7 +68,7 @@ def test_single_model_when_the_other_is_noise() -> None:
 
 
 def test_a_label_judged_by_the_article_never_ships_the_ngram_model_alone() -> None:
-    y, s1, s2, noise = _signals()
+    y, _s1, s2, noise = _signals()
     weak_t = noise  # the transformer carries no signal here, the n-gram model a lot
     free = fit_label(weak_t, _sigmoid(2.0 * s2), y)
     assert free.mode == "ngram"

@@ -78,11 +78,14 @@ class ReaderOptions:
       Disqus post/thread or WXR comment/field; Parquet: characters of one text cell.
       An over-long line is skipped in bounded chunks, never held in memory whole.
     * ``max_page_bytes`` (16 MiB): a page text dump larger than this is one error record.
-    * ``max_xml_depth`` (64): element nesting; deeper XML stops the file with an error record
-      (the parser's own stack would otherwise grow with the nesting).
+    * ``max_xml_depth`` (64): element nesting (the parser's own stack would otherwise grow with
+      it); a post/thread/comment nested deeper is an error record, skipped to its end tag over
+      the raw bytes, and reading goes on after it (deeper outside any post stops the file).
     * ``max_xml_record_elements`` (10,000): elements inside one post/thread/comment.
-    * ``max_xml_names`` (10,000): distinct element and attribute names in one file (the XML
-      parser keeps one table entry per name); more stops the file with an error record.
+    * ``max_xml_names`` (10,000): distinct element and attribute names (the XML parser keeps one
+      table entry per name); the post that crosses it is an error record, skipped as above, and a
+      fresh parser (with an empty table) goes on. The same skip for one token (tag, comment,
+      CDATA) longer than ``max_record_bytes``.
     * ``max_context_chars`` (10,000): article title/text kept per record (the model reads the
       first 1,500 characters of the article text).
     """

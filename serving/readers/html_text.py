@@ -98,8 +98,8 @@ def html_to_text(fragment: str | None) -> str:
     """Visible text of an HTML fragment, with blank-line-free paragraph breaks."""
     if not fragment:
         return ""
-    if "<" not in fragment:
-        return unescape(fragment).strip()
+    if "<" not in fragment:  # plain text: no markup to scan, the same tidying
+        return _tidy(unescape(fragment))
     return _tidy(unescape(_Scanner(fragment).run()))
 
 

@@ -348,7 +348,12 @@ def read_page(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[
     page = parse_page(text)
     if not page.comments:
         why = "an empty comment section" if page.has_comment_section else "no comment section found"
-        log.warning("%s: no comments on this page (%s)", source, why)
+        log.warning(
+            "%s: no comments found on this page (%s): 0 rows; check it is a page text dump that "
+            "includes its comment section",
+            source,
+            why,
+        )
     title, body = cap(page.title, options.max_context_chars), cap(page.body, options.max_context_chars)
     for n, comment in enumerate(page.comments, start=1):
         yield InputRecord(

@@ -8,7 +8,9 @@ Message text: a message may hold HTML as a CDATA section, as escaped text, or as
 (``<message>Hello <b>world</b> you are an idiot</message>``); all three are turned into the
 same visible text (:func:`element_html` then :func:`html_to_text`).
 
-A file that breaks (truncated, not well-formed, unsafe, over a parser limit) gives the records
+A post or WXR comment over a parser limit (nesting depth, distinct names, one huge token) is one
+error record and reading goes on after it (``xml_stream`` skips it over its raw bytes). A file that
+breaks (truncated, not well-formed, unsafe, over a limit outside any post) gives the records
 complete before that point and then one error record saying where reading stopped.
 """
 
@@ -136,7 +138,7 @@ def _disqus_threads(path: Path, options: ReaderOptions) -> dict[str, dict[str, s
     """Thread table of the export (a file that breaks: the threads before the break)."""
     threads: dict[str, dict[str, str | None]] = {}
     try:
-        for ended in stream(path, _is_thread, options):
+        for ended in stream(path, _is_thread, options, unit_depth=2):
             if ended.elem is not None:
                 _add_thread(threads, ended.elem, options)
     except XmlStop:
@@ -164,7 +166,7 @@ def read_disqus(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterato
     source = str(path)
     threads: dict[str, dict[str, str | None]] = {}
     count = 0
-    events = stream(path, _is_top, options)
+    events = stream(path, _is_top, options, unit_depth=2)
     try:
         for ended in events:
             name = local(ended.tag)
@@ -191,7 +193,7 @@ def _later_posts(path: Path, options: ReaderOptions, skip: int) -> Iterator[Inpu
     threads = _disqus_threads(path, options)
     count = 0
     try:
-        for ended in stream(path, _is_post, options):
+        for ended in stream(path, _is_post, options, unit_depth=2):
             count += 1
             if count > skip:
                 yield _post_record(ended, threads, source)
@@ -258,7 +260,7 @@ def read_wxr(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[I
     item: dict[str, str | None] = {}
     count = 0
     try:
-        for ended in stream(path, _is_item_child, options, emit_depth=3):
+        for ended in stream(path, _is_item_child, options, emit_depth=3, unit_depth=4):
             if ended.elem is None:
                 if ended.depth == 3 and local(ended.tag) == "item":
                     item = {}
