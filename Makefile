@@ -64,11 +64,12 @@ $(FULL_RUN)/model.safetensors: $(FULL_DATA)/build_info.json | base-model
 
 $(FULL_RUN)/metrics.json: $(FULL_RUN)/model.safetensors
 	@echo "== make model 3/4: evaluate on the test split, fit the hybrid stacker (~8 min)"
-	$(BIN)/commentmod evaluate --model $(FULL_RUN) --data $(FULL_DATA) --split test
+	$(BIN)/commentmod evaluate --model $(FULL_RUN) --data $(FULL_DATA) --split test --max-validation-rows 5000
 
 $(FULL_ARTIFACT)/commentmod.json: $(FULL_RUN)/metrics.json
 	@echo "== make model 4/4: export to ONNX with the int8 gate (~4 min)"
-	$(BIN)/commentmod export --model $(FULL_RUN) --out $(FULL_ARTIFACT) --force --validation-data $(FULL_DATA)
+	$(BIN)/commentmod export --model $(FULL_RUN) --out $(FULL_ARTIFACT) --force --validation-data $(FULL_DATA) \
+		--validation-rows 3000
 
 clean-model:
 	rm -rf $(FULL_DATA) $(FULL_RUN) $(FULL_ARTIFACT)

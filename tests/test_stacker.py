@@ -85,6 +85,14 @@ def test_a_label_judged_by_the_article_never_ships_the_ngram_model_alone() -> No
     assert spec.per_label["off_topic"].mode != "ngram"  # CONTEXT_LABELS
 
 
+def test_the_ngram_model_alone_only_when_the_transformer_adds_nothing_even_in_a_blend() -> None:
+    y, s1, s2, noise = _signals()
+    useless_t = -0.3 * s1 + noise  # its blend weight comes out negative: no signal to keep
+    stack = fit_label(useless_t, _sigmoid(2.0 * s2), y, needs_context=True)
+    assert stack.mode == "ngram" and stack.coef_transformer == 0.0
+    assert "transformer adds nothing even in a blend" in stack.why
+
+
 def test_a_model_with_negative_weight_is_not_used() -> None:
     y, s1, s2, _ = _signals()
     # an inverted transformer ranks well in CV (LR flips its sign) but must not ship with a negative weight

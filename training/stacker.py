@@ -141,7 +141,8 @@ def fit_label(
     both models predict the label, so a negative weight is noise or collinearity, not signal.
     ``needs_context``: the label is judged against the article, which the n-gram model never reads,
     so the n-gram model alone is not an option (validation sets rich in spam would otherwise pick it
-    and every on-topic question would look off-topic); it may still join a blend.
+    and every on-topic question would look off-topic) as long as the transformer carries any signal
+    in a blend (both weights > 0); only a transformer that adds nothing leaves the n-gram model alone.
     """
     y = np.asarray(y, dtype=np.float64)
     known = ~np.isnan(y)
@@ -164,12 +165,16 @@ def fit_label(
     cv.update({name: cv_pr_auc(x, yk, k, seed, C) for name, x in features.items()})
     fits = {name: make_lr(C).fit(x, yk) for name, x in features.items()}
     positive = {name for name, lr in fits.items() if bool((lr.coef_[0] > 0).all())}
-    allowed = positive - {"ngram"} if needs_context else positive
+    # a label judged by the article keeps the transformer in whenever it adds anything to a blend
+    allowed = positive - {"ngram"} if needs_context and "blend" in positive else positive
     mode = _choose(cv, allowed, margin)
     validation.update({"folds": k, "cv_pr_auc": cv})
-    why = _why(mode, cv, allowed, margin, no_context=needs_context and "ngram" in positive)
-    if needs_context and "ngram" in features:
+    no_context = needs_context and "ngram" in positive and "ngram" not in allowed
+    why = _why(mode, cv, allowed, margin, no_context=no_context)
+    if no_context:
         why += "; the n-gram model alone is no option: it never reads the article this label is judged by"
+    elif needs_context and mode == "ngram":
+        why += "; the transformer adds nothing even in a blend, so the n-gram model (comment only) is used"
     why += f" ({k}-fold, {n:,} validation rows, {pos:,} positives)"
     if mode is None:
         return _identity(why, validation)
