@@ -178,6 +178,25 @@ def test_model_card_sections_and_licence_warning() -> None:
     assert "uses the character n-gram model" in card and "`abusive`, `mocking`" in card
 
 
+def test_model_card_says_precision_threads_and_rows_seen() -> None:
+    info = RunInfo(
+        data_sources=RUN_SOURCES,
+        training_config={"batch_size": 16, "grad_accum": 1, "precision": "bf16"},
+        extra={
+            "steps": 2665,
+            "train_rows": 64000,
+            "precision": "bf16",
+            "precision_reason": "CPU flags avx512_bf16",
+            "threads": 1,
+            "seconds_per_step": 1.23456,
+        },
+    )
+    card = render_model_card(info, _metrics(), BUILD_INFO, model_name="full")
+    assert "| precision | bf16 |" in card and "| precision_reason | CPU flags avx512_bf16 |" in card
+    assert "| threads | 1 |" in card and "| seconds per step | 1.235 |" in card
+    assert "| training rows seen (steps x batch) | 42640 |" in card
+
+
 def test_model_card_without_metrics_or_flagged_sources() -> None:
     info = RunInfo(data_sources=[{"name": "handmade", "licence": "MIT", "rows": 10}])
     card = render_model_card(info, None, None)

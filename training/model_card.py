@@ -352,9 +352,24 @@ def render_model_card(
     extra = run_info.extra or {}
     facts = {
         k: extra[k]
-        for k in ("steps", "best_step", "best_score", "train_rows", "validation_rows", "device")
+        for k in (
+            "steps",
+            "best_step",
+            "best_score",
+            "train_rows",
+            "validation_rows",
+            "device",
+            "precision",
+            "precision_reason",
+            "threads",
+        )
         if k in extra
     }
+    if "steps" in extra and cfg.get("batch_size"):
+        per_step = int(cfg["batch_size"]) * int(cfg.get("grad_accum") or 1)
+        facts["training rows seen (steps x batch)"] = int(extra["steps"]) * per_step
+    if "seconds_per_step" in extra:
+        facts["seconds per step"] = round(float(extra["seconds_per_step"]), 3)
     if facts:
         lines += [md_table(["fact", "value"], [[k, v] for k, v in facts.items()]), ""]
     versions = dict(library_versions or (metrics or {}).get("library_versions") or {})
