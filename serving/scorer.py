@@ -65,6 +65,7 @@ from commentmod.model.inputs import ContextRule, SpecialIds, clean_text, encode_
 from commentmod.model.manifest import Manifest, check_manifest_checksum, read_manifest, verify_files
 from commentmod.serving.hybrid import NGRAM_FILE, HybridSpec, chars_for_onnx, layout_for_onnx, stack_probs
 from commentmod.serving.result import TRUNCATED, Result
+from commentmod.serving.sanitize import fix_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -297,18 +298,9 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
-def _fix_surrogates(text: str) -> str:
-    """Lone UTF-16 surrogates (e.g. from broken JSON escapes) become U+FFFD; the tokenizer rejects them."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
-
-
 def _scorable_text(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, surrogates replaced, control characters dropped."""
-    return _fix_surrogates(text[:limit]).translate(_CONTROLS)
+    return fix_surrogates(text[:limit]).translate(_CONTROLS)
 
 
 def _not_text(value: Any) -> str:
@@ -329,7 +321,7 @@ def parse_input(obj: Any, max_chars: int = DEFAULT_MAX_CHARS, context_chars: int
     try:
         return _parse(obj, max_chars, max_chars if context_chars is None else context_chars)
     except Exception as exc:  # isolation boundary: a strange object (raising __str__, __getattr__, ...)
-        return _Parsed(None, None, "error", _fix_surrogates(f"could not read this input: {exc!r}"[:500]))
+        return _Parsed(None, None, "error", fix_surrogates(f"could not read this input: {exc!r}"[:500]))
 
 
 def _parse(obj: Any, max_chars: int, context_chars: int) -> _Parsed:
@@ -337,10 +329,10 @@ def _parse(obj: Any, max_chars: int, context_chars: int) -> _Parsed:
         ident, text, title, body = None, obj, None, None
     elif isinstance(obj, Mapping) or (hasattr(obj, "text") and not isinstance(obj, _BINARY)):
         raw_id = _get(obj, "id")
-        ident = None if raw_id is None else _fix_surrogates(str(raw_id))
+        ident = None if raw_id is None else fix_surrogates(str(raw_id))
         text = _get(obj, "text")
         if isinstance(obj, Mapping) and "text" not in obj:
-            keys = [_fix_surrogates(str(k))[:_PREVIEW] for k in islice(obj, 20)]
+            keys = [fix_surrogates(str(k))[:_PREVIEW] for k in islice(obj, 20)]
             fields = (", ".join(keys) or "none") + (", ..." if len(obj) > 20 else "")
             return _Parsed(ident, None, "error", f"input has no 'text' field (fields: {fields})")
         if not isinstance(text, str):
@@ -369,12 +361,12 @@ def _refuse_single_item(items: Any, method: str) -> None:
         "'text' - and returns one Result per comment; use Scorer.score_iter() for large inputs"
     )
     if isinstance(items, str):
-        preview = _fix_surrogates(items[:_PREVIEW]) + ("..." if len(items) > _PREVIEW else "")
+        preview = fix_surrogates(items[:_PREVIEW]) + ("..." if len(items) > _PREVIEW else "")
         raise TypeError(f"{usage}. Got a single str ({preview!r}); wrap it in a list: [text]")
     if isinstance(items, _BINARY):
         raise TypeError(f"{usage}. Got {type(items).__name__}; decode it and wrap it in a list")
     if isinstance(items, Mapping):
-        keys = ", ".join(_fix_surrogates(str(k))[:_PREVIEW] for k in islice(items, 10))
+        keys = ", ".join(fix_surrogates(str(k))[:_PREVIEW] for k in islice(items, 10))
         raise TypeError(f"{usage}. Got a single {type(items).__name__} (keys: {keys}); wrap it: [item]")
     if type(items).__name__ == "DataFrame":
         raise TypeError(f"{usage}. Got a DataFrame (iterates over column names); pass df.to_dict('records')")
