@@ -64,7 +64,7 @@ class Runner:
         self.work = work
 
     def cmd(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "commentmod.model.cli", "score", *args, "--model", str(self.model)]
+        return [sys.executable, "-m", "commentmod.serving.cli", "score", *args, "--model", str(self.model)]
 
     def run(
         self, *args: str, timeout: float = 120, preexec: Callable[[], None] | None = None

@@ -55,7 +55,7 @@ class Runner:
             cmd = [sys.executable, "-c", READER_ONLY, str(src), str(out), json.dumps(limits)]
         else:
             flags = [x for k, v in limits.items() for x in (f"--{k.replace('_', '-')}", str(v))]
-            cmd = [sys.executable, "-m", "commentmod.model.cli", "score", str(src), "--out", str(out)]
+            cmd = [sys.executable, "-m", "commentmod.serving.cli", "score", str(src), "--out", str(out)]
             cmd += [
                 "--model",
                 str(self.model),

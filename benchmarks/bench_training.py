@@ -22,7 +22,6 @@ validation PR-AUC per label of each run's best model, scored in fp32 as the expo
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import statistics
@@ -34,10 +33,15 @@ from typing import Any
 
 import torch
 
-from commentmod.training import train as tr
-from commentmod.training.config import DataConfig, TrainConfig
-from commentmod.training.hardware import autocast, cpu_bf16_flags, read_cpuinfo
-from commentmod.training.modeling import CommentClassifier
+from commentmod.training.fit.batches import masked_bce
+from commentmod.training.fit.config import DataConfig, TrainConfig
+from commentmod.training.fit.hardware import autocast, cpu_bf16_flags, read_cpuinfo
+from commentmod.training.fit.modeling import CommentClassifier
+from commentmod.training.fit.optim import build_optimizers, word_embeddings
+from commentmod.training.fit.predict import window_logits
+from commentmod.training.fit.rows import cap_rows, encode_records, read_split, resolve_dataset_dir
+from commentmod.training.fit.train import train
+from commentmod.training.fit.validation import validation_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,8 +62,8 @@ def time_steps(
         unfreeze_embeddings_last_epoch=train_emb,
         sparse_embeddings=True,
     )
-    adamw, sparse_opt = tr.build_optimizers(model, cfg)
-    emb = tr.word_embeddings(model)
+    adamw, sparse_opt = build_optimizers(model, cfg)
+    emb = word_embeddings(model)
     emb.weight.requires_grad_(train_emb)
     gen = torch.Generator().manual_seed(length)
     vocab = emb.num_embeddings
@@ -73,7 +77,7 @@ def time_steps(
         t0 = time.perf_counter()
         with autocast(precision, "cpu"):
             logits = model(ids, att)
-        loss = tr.masked_bce(logits.float(), y, mask)
+        loss = masked_bce(logits.float(), y, mask)
         loss.backward()
         dense = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
         torch.nn.utils.clip_grad_norm_(dense, 1.0)
@@ -94,21 +98,21 @@ def validation_pr_auc(run_dir: Path, cfg: TrainConfig) -> dict[str, float | None
     from tokenizers import Tokenizer
 
     model, info = CommentClassifier.load(run_dir)
-    records = tr.cap_rows(
-        tr.read_split(tr.resolve_dataset_dir(cfg.data), "validation"), cfg.data.max_validation_rows, cfg.seed
+    records = cap_rows(
+        read_split(resolve_dataset_dir(cfg.data), "validation"), cfg.data.max_validation_rows, cfg.seed
     )
-    data = tr.encode_records(Tokenizer.from_file(str(run_dir / "tokenizer.json")), records, info.rule)
-    logits = tr.window_logits(model, data.windows, cfg.eval_batch_size, torch.device("cpu"))
-    pr_auc: dict[str, float | None] = tr.validation_metrics(logits, data.labels, data.mask)["pr_auc"]
+    data = encode_records(Tokenizer.from_file(str(run_dir / "tokenizer.json")), records, info.context_rule)
+    logits = window_logits(model, data.windows, cfg.eval_batch_size, torch.device("cpu"))
+    pr_auc: dict[str, float | None] = validation_metrics(logits, data.labels, data.mask)["pr_auc"]
     return pr_auc
 
 
 def quality(args: argparse.Namespace) -> int:
     """Train ``args.quality`` in fp32 and in bf16; print per-label validation PR-AUC and the gap."""
-    from commentmod.training.config import load_config, with_overrides
+    from commentmod.training.fit.config import load_config, with_changes, with_overrides
 
     cfg = load_config(args.quality)
-    cfg = dataclasses.replace(cfg, max_train_minutes=None)  # the same schedule for both runs
+    cfg = with_changes(cfg, "bench", max_train_minutes=None)  # the same schedule for both runs
     cfg = with_overrides(
         cfg, base_model=str(args.base), max_steps=args.max_steps, num_threads=args.quality_threads
     )
@@ -119,7 +123,7 @@ def quality(args: argparse.Namespace) -> int:
     try:
         for precision in ("fp32", "bf16"):
             t0 = time.perf_counter()
-            run = tr.train(with_overrides(cfg, precision=precision), out / precision)
+            run = train(with_overrides(cfg, precision=precision), out / precision)
             seconds[precision] = time.perf_counter() - t0
             assert run.info is not None
             if run.info.extra["precision"] != precision:

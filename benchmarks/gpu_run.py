@@ -80,7 +80,7 @@ def device_facts() -> dict[str, Any]:
 
 def run_stage(name: str, cli_args: list[str], log_dir: Path) -> dict[str, Any]:
     """Run ``commentmod CLI_ARGS``, teeing its output into ``log_dir/<name>.log``; seconds and rc."""
-    cmd = [sys.executable, "-m", "commentmod.model.cli", *cli_args]
+    cmd = [sys.executable, "-m", "commentmod.serving.cli", *cli_args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     t0 = time.perf_counter()
     with (log_dir / f"{name}.log").open("w", encoding="utf-8") as log:

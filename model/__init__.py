@@ -1,7 +1,7 @@
 """commentmod.model: the contract shared by training and serving (no torch)."""
 
-from commentmod.model.errors import CommentmodError, ManifestError, RecordError
-from commentmod.model.inputs import (
+from .errors import CommentmodError, ManifestError, RecordError
+from .inputs import (
     ContextRule,
     SpecialIds,
     assemble_windows,
@@ -11,8 +11,8 @@ from commentmod.model.inputs import (
     encode_comments,
     normalise_for_dedup,
 )
-from commentmod.model.labels import LABEL_DESCRIPTIONS, LABELS, label_index
-from commentmod.model.manifest import (
+from .labels import LABEL_DESCRIPTIONS, LABELS, label_index
+from .manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     DataSource,
@@ -20,7 +20,7 @@ from commentmod.model.manifest import (
     read_manifest,
     write_manifest,
 )
-from commentmod.model.record import CommentRecord
+from .record import CommentRecord
 
 __all__ = [
     "FORMAT_VERSION",

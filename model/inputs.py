@@ -1,8 +1,10 @@
 """How a comment plus its article context becomes model input.
 
-This is the one place that decides it: training and serving both call
-:func:`encode_comment` (or :func:`assemble_windows` on ids they tokenised
-themselves), so the model sees exactly the same ids in both.
+This is the one place that decides it: training and serving both build an :class:`Item`
+(:meth:`Item.clean`: the comment and its context cleaned, once) and encode it with
+:func:`encode_items` (training through :func:`encode_comments`), or call
+:func:`assemble_windows` on ids they tokenised themselves, so the model sees exactly the
+same ids in both.
 
 Layout (XLM-R pair format, the base encoder's own)::
 
@@ -20,11 +22,11 @@ maximum per label, so one abusive sentence in a long comment still flags.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple, Protocol
 
-from commentmod.model.errors import RecordError
+from .errors import RecordError
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,15 @@ class SpecialIds:
     pad: int = 1
     sep: int = 2
     unk: int = 3
+
+
+class RuleFieldError(ValueError):
+    """A stored context rule holds a value of the wrong type; ``field`` names it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field = field
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -65,12 +76,25 @@ class ContextRule:
             raise ValueError(f"stride={self.stride} must be >= 0 and well below the comment budget")
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored as ``context_rule`` in run directories and artifact manifests."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ContextRule:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    def from_dict(cls, data: Mapping[str, Any]) -> ContextRule:
+        """The rule stored by :meth:`to_dict`: a missing key takes its default, an unknown key (from a
+        newer version) is ignored; :class:`RuleFieldError` names a value of the wrong type, ValueError
+        says why the layout is unusable."""
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value, kind = data[f.name], type(f.default)
+            if isinstance(value, bool) or not isinstance(value, kind):
+                shown = f"{type(value).__name__} {repr(value)[:60]}"
+                expected = "an integer" if kind is int else "a string"
+                raise RuleFieldError(f.name, f"is a {shown}, expected {expected}")
+            kwargs[f.name] = value
+        return cls(**kwargs)
 
 
 class TokenizerLike(Protocol):
@@ -86,14 +110,34 @@ def clean_text(text: str) -> str:
     return text.strip()
 
 
+class Item(NamedTuple):
+    """One comment as the model reads it: its text and article context, each through :func:`clean_text`.
+
+    Build it with :meth:`clean` - the one place a comment is cleaned, in training
+    (:func:`encode_comments`) and in serving (the Scorer) alike; :func:`encode_items` and the
+    n-gram layout take it as it is. An absent title or article text is ``""``.
+    """
+
+    text: str
+    article_title: str = ""
+    article_text: str = ""
+
+    @classmethod
+    def clean(cls, text: str, article_title: str | None = None, article_text: str | None = None) -> Item:
+        """The item of a raw comment; :class:`RecordError` when ``text`` is not a string."""
+        if not isinstance(text, str):
+            raise RecordError(f"comment text must be a string, got {type(text).__name__}")
+        return cls(clean_text(text), clean_text(article_title or ""), clean_text(article_text or ""))
+
+    def context(self, rule: ContextRule) -> str | None:
+        """The context string (title, then the start of the article text), or None when there is none."""
+        parts = [p for p in (self.article_title, self.article_text[: rule.article_text_chars]) if p]
+        return rule.title_separator.join(parts) if parts else None
+
+
 def context_text(article_title: str | None, article_text: str | None, rule: ContextRule) -> str | None:
     """The context string (title, then the start of the article text), or None when there is none."""
-    title = clean_text(article_title or "")
-    body = clean_text(article_text or "")[: rule.article_text_chars]
-    parts = [p for p in (title, body) if p]
-    if not parts:
-        return None
-    return rule.title_separator.join(parts)
+    return Item.clean("", article_title, article_text).context(rule)
 
 
 def assemble_windows(
@@ -144,22 +188,29 @@ def encode_comments(
     rule: ContextRule,
     special: SpecialIds = SpecialIds(),
 ) -> list[list[list[int]]]:
-    """Tokenise ``(text, article_title, article_text)`` triples into windows, one list per item.
+    """Tokenise raw ``(text, article_title, article_text)`` triples into windows, one list per item
+    (each cleaned once by :meth:`Item.clean`, then :func:`encode_items`)."""
+    cleaned = [Item.clean(text, title, body) for text, title, body in items]
+    return encode_items(tokenizer, cleaned, rule, special)
+
+
+def encode_items(
+    tokenizer: TokenizerLike,
+    items: Sequence[Item],
+    rule: ContextRule,
+    special: SpecialIds = SpecialIds(),
+) -> list[list[list[int]]]:
+    """Tokenise cleaned :class:`Item` s into windows, one list per item.
 
     The tokenizer must not add special tokens itself (``add_special_tokens=False`` is passed).
     """
-    texts: list[str] = []
+    texts = [item.text for item in items]
     contexts: list[str] = []
     ctx_index: list[int | None] = []
-    for text, title, body in items:
-        if not isinstance(text, str):
-            raise RecordError(f"comment text must be a string, got {type(text).__name__}")
-        texts.append(clean_text(text))
-        ctx = context_text(title, body, rule)
-        if ctx is None:
-            ctx_index.append(None)
-        else:
-            ctx_index.append(len(contexts))
+    for item in items:
+        ctx = item.context(rule)
+        ctx_index.append(None if ctx is None else len(contexts))
+        if ctx is not None:
             contexts.append(ctx)
     comment_enc = tokenizer.encode_batch(texts, add_special_tokens=False) if texts else []
     ctx_enc = tokenizer.encode_batch(contexts, add_special_tokens=False) if contexts else []

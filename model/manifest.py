@@ -37,16 +37,19 @@ from numbers import Real
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
-from commentmod.model.errors import ManifestError
-from commentmod.model.inputs import ContextRule, SpecialIds
-from commentmod.model.labels import LABELS
+from .errors import ManifestError
+from .inputs import ContextRule, RuleFieldError, SpecialIds
+from .labels import LABELS
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "commentmod.json"
+# the artifact's file names (the n-gram model of a hybrid artifact: serving.hybrid.NGRAM_FILE)
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
 CHECKSUM_NAME = MANIFEST_NAME + ".sha256"
 FORMAT_VERSION = 1
-TEMPERATURE_RANGE = (0.05, 20.0)  # the bounds of commentmod.training.calibration.fit_temperature
+TEMPERATURE_RANGE = (0.05, 20.0)  # the bounds of commentmod.training.fit.calibration.fit_temperature
 MAX_MANIFEST_BYTES = 8 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHECKSUM_LINE = re.compile(r"([0-9a-f]{64})(?: [ *]" + re.escape(MANIFEST_NAME) + r")?\s*")
@@ -163,12 +166,10 @@ def _sequence(name: str, value: Any) -> tuple[Any, ...]:
 
 
 def _context_rule(value: Any) -> ContextRule:
-    data = _mapping("context_rule", value)
-    for f in fields(ContextRule):
-        if f.name in data and not _is_type(data[f.name], type(f.default)):
-            raise _bad(f"context_rule.{f.name}", f"is a {_shown(data[f.name])}, expected {_type(f.default)}")
     try:
-        return ContextRule.from_dict(data)
+        return ContextRule.from_dict(_mapping("context_rule", value))
+    except RuleFieldError as exc:
+        raise _bad(f"context_rule.{exc.field}", exc.problem) from exc
     except ValueError as exc:
         raise _bad("context_rule", f"is invalid: {exc}") from exc
 
@@ -208,10 +209,6 @@ def _is_type(value: Any, kind: type) -> bool:
             and (kind is float or isinstance(value, int))
         )
     return isinstance(value, kind)
-
-
-def _type(example: Any) -> str:
-    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(type(example), "?")
 
 
 def _number(name: str, value: Any) -> float:

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from commentmod.model.errors import RecordError
-from commentmod.model.labels import LABELS
+from .errors import RecordError
+from .labels import LABELS
 
 LabelValue = int | None
 

@@ -1,6 +1,7 @@
 """commentmod.serving: torch-free scoring with ONNX Runtime (onnxruntime, tokenizers, numpy only)."""
 
-from commentmod.serving.result import Result
-from commentmod.serving.scorer import Scorer, ScoringError
+from .onnx_session import ScoringError
+from .result import Result
+from .scorer import Scorer
 
 __all__ = ["Result", "Scorer", "ScoringError"]

@@ -15,16 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from commentmod.model.errors import CommentmodError
-from commentmod.serving.pipeline import Summary, score_inputs
-from commentmod.serving.progress import Progress
-from commentmod.serving.readers import FORMATS, ReaderOptions
-from commentmod.serving.sanitize import terminal_safe
+from ..model.errors import CommentmodError
+from .pipeline import DEFAULT_RECORDS_PER_BATCH, Summary, score_inputs
+from .progress import Progress
+from .readers import FORMATS, ReaderOptions
+from .sanitize import terminal_safe
+from .scorer_inputs import DEFAULT_MAX_CHARS
 
 log = logging.getLogger("commentmod.score")
 
 TABLE_ROWS = 200
-DEFAULT_MAX_CHARS = 20_000  # = commentmod.serving.scorer.DEFAULT_MAX_CHARS (not imported: onnxruntime)
 
 # reader limits: flag -> help; each flag sets the ReaderOptions field of its name and defaults to it
 READER_LIMITS = {
@@ -67,7 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="auto", choices=FORMATS, help="input format (default: auto)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run into --out")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    parser.add_argument("--batch-size", type=int, default=64, help="records per scoring batch (default 64)")
+    parser.add_argument(
+        "--batch-size",
+        dest="records_per_batch",
+        type=int,
+        default=DEFAULT_RECORDS_PER_BATCH,
+        metavar="N",
+        help="records read, scored and written (fsynced) together; a long comment counts once however "
+        f"many model windows it takes (default {DEFAULT_RECORDS_PER_BATCH})",
+    )
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     parser.add_argument("--no-text", action="store_true", help="leave the comment text out of the output")
     parser.add_argument("--table", action="store_true", help="print a table of flagged comments")
@@ -135,7 +143,7 @@ def format_summary(summary: Summary, labels: tuple[str, ...], out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commentmod.serving.scorer import Scorer
+    from .scorer import Scorer
 
     options = ReaderOptions(
         text_col=args.text_col,
@@ -160,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             fmt=args.format,
             options=options,
-            batch_size=args.batch_size,
+            records_per_batch=args.records_per_batch,
             resume=args.resume,
             overwrite=args.overwrite,
             include_text=not args.no_text,

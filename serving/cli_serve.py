@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from commentmod.model.errors import CommentmodError
-from commentmod.serving.cli_score import add_max_chars
+from ..model.errors import CommentmodError
+from .cli_score import add_max_chars
 
 log = logging.getLogger("commentmod.serve")
 
@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         log.error("uvicorn is not installed; install the HTTP extra: pip install 'commentmod[http]'")
         return 2
-    from commentmod.serving.http import create_app
-    from commentmod.serving.scorer import Scorer
+    from .http import create_app
+    from .scorer import Scorer
 
     try:
         scorer = Scorer.load(args.model, threads=args.threads, max_chars=args.max_chars)

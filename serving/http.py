@@ -5,10 +5,11 @@ with a fake scorer; ``commentmod serve`` loads an artifact and runs it with uvic
 
 Endpoints: ``GET /health``, ``GET /labels`` and ``POST /score`` with
 ``{"comments": [str | {"id", "text", "article_title", "article_text"}, ...]}``,
-answering ``{"model": ..., "results": [Result.to_dict(), ...]}`` in input order. A comment that is
-not scored (status ``empty`` or ``error``) has ``"scores": null`` and ``"flags": null``, as in the
-batch outputs; ``"truncated"`` is ``{"chars": n, "scored_chars": m}`` for a comment scored on its first
-``m`` characters (``commentmod serve --max-chars``), else null.
+answering ``{"model": ..., "results": [Result.to_dict(), ...]}`` in input order: the serialisation
+the batch outputs use too (scores rounded to 6 places). A comment that is not scored (status
+``empty`` or ``error``) has ``"scores": null`` and ``"flags": null``, as in the batch outputs;
+``"truncated"`` is ``{"chars": n, "scored_chars": m}`` for a comment scored on its first ``m``
+characters (``commentmod serve --max-chars``), else null.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
-from commentmod.serving.pipeline import ScorerLike
+from .pipeline import ScorerLike
 
 MAX_BATCH = 1000
 

@@ -2,8 +2,8 @@
 
 A hybrid artifact holds two models: the transformer (``model.onnx``: comment + article, logits) and
 the character n-gram model (``ngram.onnx``: comment text only, probabilities; trained by
-``commentmod.training.baseline``). A small stacker, fitted on validation data by
-``commentmod.training.stacker``, combines them per label::
+``commentmod.training.fit.baseline``). A small stacker, fitted on validation data by
+``commentmod.training.fit.stacker``, combines them per label::
 
     z = coef_transformer * transformer_logit + coef_ngram * logit(p_ngram) + intercept
     p = sigmoid(z)
@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from commentmod.model.errors import ManifestError
-from commentmod.model.inputs import clean_text
+from ..model.errors import ManifestError
+from ..model.inputs import clean_text
+from ..model.numeric import logit, sigmoid
 
 HYBRID_FORMAT = 1
 NGRAM_FILE = "ngram.onnx"
@@ -109,17 +110,6 @@ class HybridSpec:
             raise ManifestError(f"hybrid stacker is malformed ({exc!r}); re-export the artifact") from exc
 
 
-def prob_logit(p: np.ndarray) -> np.ndarray:
-    """``log(p / (1 - p))`` with ``p`` clipped to ``[1e-6, 1 - 1e-6]`` (finite for 0 and 1)."""
-    q = np.clip(np.asarray(p, dtype=np.float64), PROB_EPS, 1.0 - PROB_EPS)
-    return np.log(q) - np.log1p(-q)
-
-
-def stable_sigmoid(z: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-z))`` without overflow for large ``|z|``."""
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
-
-
 def stack_probs(
     transformer_logits: np.ndarray, ngram_probs: np.ndarray | None, spec: HybridSpec
 ) -> np.ndarray:
@@ -131,7 +121,7 @@ def stack_probs(
     n, n_labels = lt.shape
     if n_labels != len(spec.labels):
         raise ValueError(f"transformer logits have {n_labels} labels, the stacker {len(spec.labels)}")
-    ln = np.zeros_like(lt) if ngram_probs is None else prob_logit(np.nan_to_num(ngram_probs, nan=0.5))
+    ln = np.zeros_like(lt) if ngram_probs is None else logit(np.nan_to_num(ngram_probs, nan=0.5), PROB_EPS)
     if ngram_probs is not None and ln.shape != lt.shape:
         raise ValueError(f"n-gram probabilities have shape {ln.shape}, transformer logits {lt.shape}")
     out = np.empty((n, n_labels), dtype=np.float64)
@@ -139,7 +129,7 @@ def stack_probs(
         s = spec.per_label[name]
         if s.coef_ngram != 0.0 and ngram_probs is None:
             raise ValueError(f"label {name!r} blends the n-gram model but no n-gram probabilities were given")
-        out[:, j] = stable_sigmoid(s.coef_transformer * lt[:, j] + s.coef_ngram * ln[:, j] + s.intercept)
+        out[:, j] = sigmoid(s.coef_transformer * lt[:, j] + s.coef_ngram * ln[:, j] + s.intercept)
     return out.astype(np.float32)
 
 
@@ -149,13 +139,22 @@ def layout_for_onnx(text: str) -> str:
     Char n-grams of this string that cross a word boundary contain a space in their middle, and
     ``char_wb`` n-grams never do, so counting the vocabulary's n-grams here equals ``char_wb``.
     """
-    words = clean_text(text).lower().split()
+    return layout_cleaned(clean_text(text))
+
+
+def layout_cleaned(text: str) -> str:
+    """:func:`layout_for_onnx` of a text already through ``clean_text`` (``Item.text``)."""
+    words = text.lower().split()
     return " " + "  ".join(words) + " " if words else ""
 
 
 def chars_for_onnx(texts: Sequence[str]) -> np.ndarray:
     """The n-gram ONNX input: one row of single characters per text, right-padded with :data:`PAD`."""
-    laid = [layout_for_onnx(t) for t in texts]
+    return chars_of_layouts([layout_for_onnx(t) for t in texts])
+
+
+def chars_of_layouts(laid: Sequence[str]) -> np.ndarray:
+    """:func:`chars_for_onnx` of texts already laid out (:func:`layout_for_onnx`)."""
     width = max([1, *(len(t) for t in laid)])
     out = np.full((len(laid), width), PAD, dtype=object)
     for i, t in enumerate(laid):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from commentmod.model.errors import CommentmodError
+from ..model.errors import CommentmodError
 
 log = logging.getLogger(__name__)
 

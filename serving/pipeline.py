@@ -16,6 +16,10 @@ Contract (``commentmod score``; the files are described in :mod:`commentmod.serv
   (:class:`OutputError`), a model failing on :data:`MAX_FAILURE_STREAK` records in a row
   (:class:`ScoringAborted`) or an interrupt stop the run, and then it can be resumed.
 * Not scored (``empty``/``error``) is ``None``: ``scores`` and ``flags`` are null, ``flagged`` is false.
+* Each input file is read once (a Disqus export whose posts come before their threads: once more,
+  for the thread table): nothing is parsed to count records; progress compares the bytes the
+  readers have read (:class:`ReadMeter`) with the inputs' total size. Records go to the scorer as
+  they are (no dict in between), ``records_per_batch`` (``--batch-size``) at a time.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
-from commentmod.model.errors import CommentmodError
-from commentmod.serving.journal import (
+from ..model.errors import CommentmodError
+from .journal import (
     OUTPUT_FORMATS,
     JournalState,
     JournalWriter,
@@ -45,15 +49,17 @@ from commentmod.serving.journal import (
     read_journal,
     write_fingerprint,
 )
-from commentmod.serving.progress import Progress, estimate_records
-from commentmod.serving.readers import ReaderOptions, detect_format, expand_inputs, read_file
-from commentmod.serving.readers.base import InputRecord
-from commentmod.serving.result import Result
-from commentmod.serving.sanitize import clean_record
-from commentmod.serving.writers import finalise
+from .progress import Progress
+from .readers import ReaderOptions, detect_format, expand_inputs, read_file
+from .readers.base import InputRecord
+from .readers.meter import ReadMeter
+from .result import Result, not_scored
+from .sanitize import clean_record
+from .writers import finalise
 
 log = logging.getLogger("commentmod.score")
 
+DEFAULT_RECORDS_PER_BATCH = 64  # records read, scored, written and fsynced together (--batch-size)
 MAX_FAILURE_STREAK = 200  # records in a row the model fails on before the run stops (broken model)
 _FAILED = "scoring_failed"  # Result.extra key marking a record the model failed on
 
@@ -86,23 +92,39 @@ class ScorerLike(Protocol):
     @property
     def labels(self) -> tuple[str, ...]: ...
 
-    def score(self, items: Sequence[Any]) -> list[Result]: ...
+    def score(self, items: Sequence[Any]) -> list[Result]:
+        """One Result per item; the items are :class:`InputRecord` s, taken as they are."""
+        ...
 
 
 # --------------------------------------------------------------------------- reading
 
 
+def file_size(path: Path) -> int:
+    """Bytes of ``path``; 0 when it cannot be read (its reader says why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def read_files(
-    files: Sequence[Path], fmt: str = "auto", options: ReaderOptions | None = None
+    files: Sequence[Path],
+    fmt: str = "auto",
+    options: ReaderOptions | None = None,
+    meter: ReadMeter | None = None,
 ) -> Iterator[InputRecord]:
-    """Records of every file in order; a file that cannot be read (or breaks mid-way) gives one
-    error record where reading stopped, and the next file is read. A file with no records is
-    named in one warning on stderr (for a page, the page reader's own, which says why)."""
+    """Records of every file in order, each file read once; a file that cannot be read (or breaks
+    mid-way) gives one error record where reading stopped, and the next file is read. A file with
+    no records is named in one warning on stderr (for a page, the page reader's own, which says
+    why). ``meter`` follows the bytes read, for progress."""
     options = options if options is not None else ReaderOptions()
     for path in files:
+        if meter is not None:
+            meter.begin(file_size(path))
         count = 0
         try:
-            for record in read_file(path, fmt, options):
+            for record in read_file(path, fmt, options, meter):
                 count += 1
                 yield record
         except Exception as exc:  # any reader failure: the rest of this file is one error row
@@ -111,6 +133,9 @@ def read_files(
             log.warning("%s: could not read %s: %s", path, what, exc)
             yield InputRecord(None, None, str(path), where, error=f"could not read {what}: {exc}")
             continue
+        finally:
+            if meter is not None:
+                meter.end()
         if count == 0 and not _is_page(path, fmt):  # read_page has already warned, with the reason
             log.warning("%s: no comments found in this file (0 records)", path)
 
@@ -126,14 +151,8 @@ def _is_page(path: Path, fmt: str) -> bool:
 
 
 def error_result(record: InputRecord, message: str) -> Result:
-    return Result(
-        id=record.id,
-        scores=None,
-        flags=None,
-        flagged=False,
-        status="error",
-        error=f"{record.location}: {message}",
-    )
+    """The ``error`` Result of a record, its message prefixed with the record's location."""
+    return not_scored(record.id, "error", f"{record.location}: {message}")
 
 
 def _score_isolating(records: list[InputRecord], scorer: ScorerLike) -> list[Result]:
@@ -142,7 +161,7 @@ def _score_isolating(records: list[InputRecord], scorer: ScorerLike) -> list[Res
     if not records:
         return []
     try:
-        results = scorer.score([r.as_item() for r in records])
+        results = scorer.score(records)
         if len(results) != len(records):
             raise ValueError(f"the scorer returned {len(results)} results for {len(records)} comments")
         return list(results)
@@ -156,13 +175,14 @@ def _score_isolating(records: list[InputRecord], scorer: ScorerLike) -> list[Res
 
 
 def score_records(
-    records: Iterable[InputRecord], scorer: ScorerLike, batch_size: int = 64
+    records: Iterable[InputRecord], scorer: ScorerLike, records_per_batch: int = DEFAULT_RECORDS_PER_BATCH
 ) -> Iterator[list[tuple[InputRecord, Result]]]:
-    """Batches of (record, result) pairs in input order. Records are cleaned first; unreadable
-    records are never sent to the model; a record the model fails on becomes an error result."""
+    """Batches of ``records_per_batch`` (record, result) pairs in input order. Records are cleaned
+    first (surrogates, non-string text); unreadable records are never sent to the model; the others
+    go to the scorer as they are; a record the model fails on becomes an error result."""
     it = iter(records)
     streak = 0
-    while batch := [clean_record(r) for r in islice(it, max(1, batch_size))]:
+    while batch := [clean_record(r) for r in islice(it, max(1, records_per_batch))]:
         good = [r for r in batch if r.error is None]
         scored = iter(_score_isolating(good, scorer))
         out = []
@@ -184,9 +204,10 @@ def score_records(
 def output_row(
     record: InputRecord, result: Result, model_id: str, include_text: bool = True
 ) -> dict[str, Any]:
-    """The output schema: one row per input record (``scores``/``flags`` null when not scored;
-    ``truncated`` ``{"chars": n, "scored_chars": m}`` when only the first ``m`` characters were
-    scored, else null)."""
+    """The output schema: one row per input record - the record's fields, then the Result's as
+    :meth:`Result.to_dict` serialises them for HTTP too (``scores`` rounded to 6 places,
+    ``scores``/``flags`` null when not scored, ``truncated`` ``{"chars": n, "scored_chars": m}``
+    when only the first ``m`` characters were scored, else null), then ``model`` and ``meta``."""
     row: dict[str, Any] = {
         "id": record.id,
         "source": record.source,
@@ -195,21 +216,10 @@ def output_row(
     }
     if include_text:
         row["text"] = record.text
-    row.update(
-        {
-            "article_title": record.article_title,
-            "scores": None
-            if result.scores is None
-            else {k: round(float(v), 6) for k, v in result.scores.items()},
-            "flags": None if result.flags is None else {k: bool(v) for k, v in result.flags.items()},
-            "flagged": bool(result.flagged),
-            "status": result.status,
-            "error": result.error,
-            "truncated": result.truncated,
-            "model": model_id,
-            "meta": dict(record.meta),
-        }
-    )
+    row["article_title"] = record.article_title
+    row.update((k, v) for k, v in result.to_dict().items() if k != "id")
+    row["model"] = model_id
+    row["meta"] = dict(record.meta)
     return row
 
 
@@ -301,7 +311,7 @@ def run_scoring(
     records: Iterable[InputRecord],
     scorer: ScorerLike,
     out: Path,
-    batch_size: int = 64,
+    records_per_batch: int = DEFAULT_RECORDS_PER_BATCH,
     resume: bool = False,
     overwrite: bool = False,
     include_text: bool = True,
@@ -330,7 +340,7 @@ def run_scoring(
         if progress is not None:
             progress.start(state.rows)
         with JournalWriter(journal_path(out)) as writer:
-            for batch in score_records(it, scorer, batch_size):
+            for batch in score_records(it, scorer, records_per_batch):
                 pairs = [_row_and_line(rec, res, scorer.model_id, include_text) for rec, res in batch]
                 writer.write_lines([line for _, line in pairs])
                 for row, _ in pairs:
@@ -349,7 +359,7 @@ def score_inputs(
     out: Path,
     fmt: str = "auto",
     options: ReaderOptions | None = None,
-    batch_size: int = 64,
+    records_per_batch: int = DEFAULT_RECORDS_PER_BATCH,
     resume: bool = False,
     overwrite: bool = False,
     include_text: bool = True,
@@ -369,13 +379,14 @@ def score_inputs(
         **dataclasses.asdict(options),
     }
     fingerprint = input_fingerprint(files, settings)
-    if progress is not None and progress.total is None:
-        progress.total = estimate_records(files, fmt)
+    meter = ReadMeter(total=sum(file_size(path) for path in files))
+    if progress is not None:
+        progress.measure(meter)
     return run_scoring(
-        read_files(files, fmt, options),
+        read_files(files, fmt, options, meter),
         scorer,
         out,
-        batch_size=batch_size,
+        records_per_batch=records_per_batch,
         resume=resume,
         overwrite=overwrite,
         include_text=include_text,

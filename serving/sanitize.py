@@ -16,7 +16,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from commentmod.serving.readers.base import InputRecord
+from .readers.base import InputRecord
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

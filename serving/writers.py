@@ -16,8 +16,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from commentmod.serving.journal import OutputError, describe_write_error, output_format
-from commentmod.serving.sanitize import neutralise_cell
+from .journal import OutputError, describe_write_error, output_format
+from .sanitize import neutralise_cell
 
 RECORD_COLUMNS = ("id", "source", "location", "author", "text", "article_title")
 TAIL_COLUMNS = ("flagged", "status", "error", "truncated_chars", "truncated_scored_chars", "model", "meta")

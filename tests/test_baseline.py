@@ -10,16 +10,13 @@ import numpy as np
 import pytest
 
 from commentmod.serving.hybrid import PAD, chars_for_onnx, layout_for_onnx
-from commentmod.training.baseline import (
+from commentmod.training.fit.baseline import BaselineConfig, BaselineError, choose_threshold, train_baseline
+from commentmod.training.fit.baseline_onnx import (
     META_NAME,
     ONNX_NAME,
-    BaselineConfig,
-    BaselineError,
     OnnxBaseline,
-    choose_threshold,
     export_onnx,
     train_and_save,
-    train_baseline,
 )
 
 ABUSIVE = [

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from commentmod.training import calibration as cal
+from commentmod.model.numeric import sigmoid
+from commentmod.training.fit import calibration as cal
 
 Y = np.array([1, 1, 0, 1, 0])
 P = np.array([0.9, 0.8, 0.7, 0.6, 0.2])
@@ -74,7 +75,7 @@ def test_bad_inputs_are_named():
 def _overconfident(scale: float, n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     true_logit = rng.normal(0.0, 2.0, n)
-    y = (rng.random(n) < cal.sigmoid(true_logit)).astype(float)
+    y = (rng.random(n) < sigmoid(true_logit)).astype(float)
     return y, true_logit * scale
 
 
@@ -117,7 +118,22 @@ def test_brier_and_ece():
     assert cal.expected_calibration_error(y, np.array([1.0, 0.0, 0.0, 1.0])) == pytest.approx(1.0)
 
 
-def test_sigmoid_is_stable():
-    out = cal.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
-    assert np.isfinite(out).all()
-    assert out.tolist() == [0.0, 0.5, 1.0]
+def test_calibration_metrics_on_empty_input_are_none():
+    # no rows: undefined (None), never 0.0 (which would read as "perfectly calibrated")
+    empty = np.array([], dtype=float)
+    assert cal.brier(empty, empty) is None
+    assert cal.expected_calibration_error(empty, empty) is None
+    table = cal.reliability_table(empty, empty, 10)
+    assert len(table) == 10 and all(r["count"] == 0 and r["fraction_positive"] is None for r in table)
+    choice = cal.choose_temperature(empty, empty)
+    assert choice.temperature == 1.0 and not choice.kept
+    assert (choice.brier_before, choice.brier_after, choice.ece_before, choice.ece_after) == (None,) * 4
+
+
+def test_reliability_table_and_ece_agree():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.05, 0.15, 0.95, 0.85])
+    table = cal.reliability_table(y, p, 10)
+    assert [r["count"] for r in table] == [1, 1, 0, 0, 0, 0, 0, 0, 1, 1]
+    assert table[9]["mean_predicted"] == pytest.approx(0.95) and table[9]["fraction_positive"] == 1.0
+    assert cal.expected_calibration_error(y, p, 10) == pytest.approx(0.1)

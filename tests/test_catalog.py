@@ -6,18 +6,10 @@ from typing import Any
 import pytest
 import yaml
 
-from commentmod.training.catalog import (
-    DATA_ROOT_ENV,
-    KNOWN_LICENCES,
-    REPO_ROOT,
-    CatalogError,
-    catalog_from_dict,
-    is_commercial_ok,
-    licence_class,
-    load_catalog,
-    resolve_data_root,
-    select_sources,
-)
+from commentmod.training.data.catalog import CatalogError
+from commentmod.training.data.catalog_load import catalog_from_dict, load_catalog
+from commentmod.training.data.licences import KNOWN_LICENCES, is_commercial_ok, licence_class
+from commentmod.training.data.selection import DATA_ROOT_ENV, REPO_ROOT, resolve_data_root, select_sources
 
 CONFIG = REPO_ROOT / "configs" / "data.yaml"
 PAIR_SOURCES = {"news-ro-offense", "sfu-ctc", "fox-news-comments", "handmade-ro-uk-ru", "starter"}

@@ -9,43 +9,37 @@ from typing import Any
 import pytest
 import yaml
 
-from commentmod.model.cli import main
 from commentmod.model.inputs import normalise_for_dedup
 from commentmod.model.record import CommentRecord
-from commentmod.training.catalog import (
+from commentmod.serving.cli import main
+from commentmod.training.data.augment import augment_emoji, strip_emoji
+from commentmod.training.data.build import build_dataset
+from commentmod.training.data.build_info import data_sources_for_card, source_weights
+from commentmod.training.data.build_io import (
+    BUILD_INFO_NAME,
+    ROW_COLUMNS,
+    DataBuildError,
+    load_build_info,
+    load_columns,
+    load_split,
+    save_build,
+)
+from commentmod.training.data.catalog import (
     CatalogError,
     DataCatalog,
     DedupSpec,
     EmojiAugmentSpec,
     PairSpec,
     SplitSpec,
-    catalog_from_dict,
-    select_sources,
 )
-from commentmod.training.dataset_build import (
-    BUILD_INFO_NAME,
-    ROW_COLUMNS,
-    DataBuildError,
-    assign_groups,
-    assign_splits,
-    augment_emoji,
-    build_dataset,
-    cap_records,
-    data_sources_for_card,
-    deduplicate,
-    format_stats,
-    has_emoji,
-    limit_positive_rate,
-    load_build_info,
-    load_columns,
-    load_split,
-    make_article_pairs,
-    save_build,
-    source_weights,
-    stats_from_columns,
-    stats_from_records,
-    strip_emoji,
-)
+from commentmod.training.data.catalog_load import catalog_from_dict
+from commentmod.training.data.cues import has_emoji
+from commentmod.training.data.dedup import deduplicate
+from commentmod.training.data.pairs import make_article_pairs
+from commentmod.training.data.sampling import cap_records, limit_positive_rate
+from commentmod.training.data.selection import select_sources
+from commentmod.training.data.splits import assign_groups, assign_splits
+from commentmod.training.data.stats import format_stats, stats_from_columns, stats_from_records
 
 SPLITS = ("train", "validation", "test")
 TOPICS = {

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from commentmod.model.cli import main
+from commentmod.serving.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.export  # exports with the int8 gate itself (not through tiny_artifact_dir)
 def test_quick_pipeline_end_to_end(tiny_base: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = tmp_path / "data"
     catalog = str(REPO / "configs" / "data.yaml")

@@ -8,28 +8,28 @@ import numpy as np
 import pytest
 
 from commentmod.model.record import CommentRecord
-from commentmod.training.evaluate import (
-    EvalData,
-    EvaluationError,
+from commentmod.training.fit.calibration import reliability_table
+from commentmod.training.report.bias import (
     bias_aucs,
     bias_report,
-    binary_metrics,
-    brier_score,
-    calibration_report,
-    cell_metrics,
-    compare_models,
-    evaluate_model,
-    find_cell,
     fold_text,
     generalized_mean,
     load_identity_terms,
-    plot_pr_curves,
-    pr_auc,
-    reliability_table,
-    render_evaluation_md,
-    roc_auc,
     term_masks,
 )
+from commentmod.training.report.evaluate import EvalData, evaluate_model
+from commentmod.training.report.metrics import (
+    EvaluationError,
+    binary_metrics,
+    calibration_report,
+    cell_metrics,
+    compare_models,
+    find_cell,
+    pr_auc,
+    roc_auc,
+)
+from commentmod.training.report.plots import plot_pr_curves
+from commentmod.training.report.render import render_evaluation_md
 
 REPO = Path(__file__).resolve().parent.parent
 NAN = np.nan
@@ -132,16 +132,23 @@ def test_synthetic_exclusion_changes_support() -> None:
 def test_calibration_reliability_and_brier() -> None:
     y = np.array([0, 0, 1, 1, NAN])
     p = np.array([0.05, 0.15, 0.95, 0.85, 0.5])
-    table = reliability_table(y, p, 10)
-    assert len(table) == 10 and sum(r["count"] for r in table) == 4
+    rep = calibration_report(np.stack([y, y, y], 1), np.stack([p, p, p], 1))
+    table = rep["abusive"]["bins"]  # the NaN (unknown) row is excluded, not read as 0
+    assert rep["abusive"]["n"] == 4 and len(table) == 10 and sum(r["count"] for r in table) == 4
     assert table[0]["count"] == 1 and table[0]["fraction_positive"] == 0.0
     assert table[9]["mean_predicted"] == pytest.approx(0.95) and table[5]["mean_predicted"] is None
-    assert brier_score(y, p) == pytest.approx((0.05**2 + 0.15**2 + 0.05**2 + 0.15**2) / 4)
+    assert rep["abusive"]["brier"] == pytest.approx((0.05**2 + 0.15**2 + 0.05**2 + 0.15**2) / 4)
     assert (
         reliability_table(np.array([1.0]), np.array([1.0]))[9]["count"] == 1
     )  # p = 1.0 goes in the last bin
-    rep = calibration_report(np.stack([y, y, y], 1), np.stack([p, p, p], 1))
     assert rep["abusive"]["ece"] == pytest.approx(0.1)
+
+
+def test_calibration_report_of_a_label_without_rows_is_none() -> None:
+    y = np.array([[NAN], [NAN]])
+    rep = calibration_report(y, np.array([[0.2], [0.7]]), labels=("abusive",))
+    assert rep["abusive"]["n"] == 0 and rep["abusive"]["brier"] is None and rep["abusive"]["ece"] is None
+    assert all(b["count"] == 0 and b["mean_predicted"] is None for b in rep["abusive"]["bins"])
 
 
 def test_bias_aucs_hand_made() -> None:

@@ -12,8 +12,10 @@ import pytest
 
 from commentmod.model.errors import ManifestError
 from commentmod.model.manifest import MANIFEST_NAME, read_manifest
-from commentmod.training import export as ex
-from commentmod.training.quantize import quant_plans
+from commentmod.training.export import artifact as ex
+from commentmod.training.export.errors import ParityError
+from commentmod.training.export.probes import load_validation_items
+from commentmod.training.export.quantize import quant_plans
 
 
 def test_artifact_layout_and_manifest(tiny_artifact_dir: Path) -> None:
@@ -94,7 +96,7 @@ def test_check_parity_names_label_and_probe() -> None:
     labels, probes = ("abusive", "mocking", "off_topic"), ("p0", "p1", "p2")
     report = ex.check_parity(ref, {1: ok}, labels, probes, 1e-4)
     assert report.max_abs_delta == pytest.approx(5e-5, rel=1e-3)
-    with pytest.raises(ex.ParityError, match=r"off_topic.*'p1'.*batch size 8"):
+    with pytest.raises(ParityError, match=r"off_topic.*'p1'.*batch size 8"):
         ex.check_parity(ref, {1: ok, 8: bad}, labels, probes, 1e-4)
 
 
@@ -108,7 +110,7 @@ def test_parity_failure_writes_nothing(
 
     monkeypatch.setattr(ex, "onnx_logits", drifting)
     out = tmp_path / "art"
-    with pytest.raises(ex.ParityError, match="differs from PyTorch"):
+    with pytest.raises(ParityError, match="differs from PyTorch"):
         ex.export_artifact(tiny_run_dir, out, ex.ExportOptions(int8=False))
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
@@ -228,17 +230,17 @@ def test_validation_items_from_dataset_dict(tmp_path: Path) -> None:
         CommentRecord(id=f"e{i}", text=f"comment {i}", source="u", licence="MIT").to_row() for i in range(5)
     ]  # stored grouped by source, like a built dataset: the sample must not be just the head
     DatasetDict({"validation": Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "ds"))
-    items = ex.load_validation_items(tmp_path / "ds", max_rows=6)
+    items = load_validation_items(tmp_path / "ds", max_rows=6)
     assert len(items) == len(set(items)) == 6
     assert {t.split()[0] for t, _, _ in items} == {"comentariu", "comment"}
-    assert items == ex.load_validation_items(tmp_path / "ds", max_rows=6)  # seeded
-    assert ("comentariu 0", "T", None) in ex.load_validation_items(tmp_path / "ds", max_rows=100)
+    assert items == load_validation_items(tmp_path / "ds", max_rows=6)  # seeded
+    assert ("comentariu 0", "T", None) in load_validation_items(tmp_path / "ds", max_rows=100)
     with pytest.raises(ex.ExportError, match="no 'test'"):
-        ex.load_validation_items(tmp_path / "ds", split="test")
+        load_validation_items(tmp_path / "ds", split="test")
 
 
 def test_cli_export(tiny_run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from commentmod.model.cli import main
+    from commentmod.serving.cli import main
 
     out = tmp_path / "art"
     assert main(["export", "--model", str(tiny_run_dir), "--out", str(out), "--name", "cli"]) == 0

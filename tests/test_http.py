@@ -90,7 +90,7 @@ def test_serve_passes_max_chars_to_the_scorer(
 ) -> None:
     import uvicorn
 
-    from commentmod.model.cli import main
+    from commentmod.serving.cli import main
 
     served: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.update(app=app, **kwargs))

@@ -2,7 +2,7 @@
 they equal the Python blend of training (PyTorch logits + OnnxBaseline + stack_probs).
 
 The n-gram model is trained here on a few dozen synthetic comments; the stacker is set by hand (so
-every mode is exercised) and saved with ``training/stacker.py`` (``save_hybrid`` + provenance).
+every mode is exercised) and saved with ``training/fit/hybrid_fit.py`` (``save_hybrid`` + provenance).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from commentmod.model.errors import ManifestError
 from commentmod.model.manifest import MANIFEST_NAME, read_manifest
 from commentmod.serving import Result, Scorer
 from commentmod.serving.hybrid import NGRAM_FILE, HybridSpec, LabelStack, stack_probs
-from commentmod.serving.scorer import ngram_probs
-from commentmod.training import export as ex
+from commentmod.serving.onnx_session import ngram_probs
+from commentmod.training.export import artifact as ex
+from commentmod.training.export.errors import ParityError
 
 LABELS = ("abusive", "mocking", "off_topic")
 PHRASES = {
@@ -64,7 +65,7 @@ def _synthetic() -> tuple[list[str], np.ndarray]:
 
 
 def _save_stacker(run: Path, spec: HybridSpec, thresholds: dict[str, float]) -> None:
-    from commentmod.training.stacker import current_provenance, save_hybrid
+    from commentmod.training.fit.hybrid_fit import current_provenance, save_hybrid
 
     save_hybrid(run, spec, thresholds, current_provenance(run))
 
@@ -79,7 +80,7 @@ def _make_run(tiny_run_dir: Path, ngram_dir: Path | None, dest: Path, spec: Hybr
 
 @pytest.fixture(scope="module")
 def ngram_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from commentmod.training.baseline import train_and_save
+    from commentmod.training.fit.baseline_onnx import train_and_save
 
     texts, y = _synthetic()
     out = tmp_path_factory.mktemp("ngram") / "baseline"
@@ -116,13 +117,13 @@ def _python_blend(run: Path, items: list[tuple[str, str | None, str | None]]) ->
     """What training computes: PyTorch raw logits, OnnxBaseline probabilities, stack_probs."""
     from tokenizers import Tokenizer
 
-    from commentmod.training.baseline import OnnxBaseline
-    from commentmod.training.modeling import CommentClassifier
-    from commentmod.training.predict import predict_logits
+    from commentmod.training.fit.baseline_onnx import OnnxBaseline
+    from commentmod.training.fit.modeling import CommentClassifier
+    from commentmod.training.fit.predict import predict_logits
 
     model, info = CommentClassifier.load(run)
     tok = Tokenizer.from_file(str(run / "tokenizer.json"))
-    logits = predict_logits(model, tok, info.rule, items)
+    logits = predict_logits(model, tok, info.context_rule, items)
     p_ngram = OnnxBaseline.load(run / "baseline").predict_probs([t for t, _, _ in items])
     return stack_probs(logits, p_ngram, SPEC)
 
@@ -166,8 +167,10 @@ def test_int8_gate_judges_the_stacked_scores(hybrid_artifact: Path, hybrid_run: 
     """The recorded int8 max |Δp| is that of the shipped (stacked) probabilities on the probes."""
     m = read_manifest(hybrid_artifact)
     items = [p.item for p in ex.PROBES]
-    int8 = Scorer.load(hybrid_artifact, batch_size=8).probabilities(items)
-    fp32 = Scorer.load(hybrid_artifact, batch_size=8, model_file="model.fp32.onnx").probabilities(items)
+    int8 = Scorer.load(hybrid_artifact, windows_per_batch=8).probabilities(items)
+    fp32 = Scorer.load(hybrid_artifact, windows_per_batch=8, model_file="model.fp32.onnx").probabilities(
+        items
+    )
     assert m.extra["int8"][-1]["max_abs_delta"] == pytest.approx(float(np.abs(int8 - fp32).max()), abs=1e-6)
 
 
@@ -179,7 +182,7 @@ def test_scorer_equals_python_blend(hybrid_artifact: Path, hybrid_run: Path) -> 
 def test_hybrid_parity_failure_writes_nothing(
     hybrid_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from commentmod.training.baseline import OnnxBaseline
+    from commentmod.training.fit.baseline_onnx import OnnxBaseline
 
     real = OnnxBaseline.predict_probs
 
@@ -187,7 +190,7 @@ def test_hybrid_parity_failure_writes_nothing(
         return np.clip(real(self, texts) + 0.02, 0.0, 1.0)
 
     monkeypatch.setattr(OnnxBaseline, "predict_probs", drifting)
-    with pytest.raises(ex.ParityError, match="Python blend"):
+    with pytest.raises(ParityError, match="Python blend"):
         ex.export_artifact(hybrid_run, tmp_path / "art", ex.ExportOptions(int8=False, hybrid_parity_rows=5))
     assert list(tmp_path.iterdir()) == []
 
@@ -213,7 +216,7 @@ def test_transformer_only_stacker_ships_no_ngram(tiny_run_dir: Path, tmp_path: P
 def test_no_hybrid_option_exports_the_transformer_alone(
     hybrid_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="commentmod.training.export"):
+    with caplog.at_level(logging.INFO, logger="commentmod.training.export.artifact"):
         result = ex.export_artifact(hybrid_run, tmp_path / "art", ex.ExportOptions(int8=False, hybrid=False))
     assert "not hybrid (--no-hybrid)" in caplog.text
     assert "hybrid" not in result.manifest.extra and result.hybrid_parity is None
@@ -249,7 +252,7 @@ def test_stacker_problems_stop_the_export_early(tiny_run_dir: Path, ngram_dir: P
 
 
 def test_cli_export_hybrid(hybrid_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from commentmod.model.cli import main
+    from commentmod.serving.cli import main
 
     run = Path(shutil.copytree(hybrid_run, tmp_path / "run"))
     (run / "MODEL_CARD.md").write_text("# Evaluated card\n", encoding="utf-8")
@@ -271,9 +274,9 @@ def test_cli_export_hybrid(hybrid_run: Path, tmp_path: Path, capsys: pytest.Capt
 
 def test_results_are_the_stack_of_the_parts(hybrid_artifact: Path, hybrid_run: Path) -> None:
     """Golden-output style: served scores = stack_probs(transformer logits, n-gram probs, spec)."""
-    from commentmod.training.baseline import OnnxBaseline
+    from commentmod.training.fit.baseline_onnx import OnnxBaseline
 
-    scorer = Scorer.load(hybrid_artifact, batch_size=4)
+    scorer = Scorer.load(hybrid_artifact, windows_per_batch=4)
     assert scorer.hybrid == SPEC and scorer.thresholds == THRESHOLDS
     inputs = [
         {"id": str(i), "text": t, "article_title": a, "article_text": b} for i, (t, a, b) in enumerate(ITEMS)

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from commentmod.model.inputs import ContextRule
 from commentmod.model.record import CommentRecord
-from commentmod.training.evaluate import EvalData, compare_models, evaluate_model
-from commentmod.training.model_card import merge_sources, render_model_card
-from commentmod.training.modeling import RunInfo
+from commentmod.training.fit.modeling import RunInfo
+from commentmod.training.report.evaluate import EvalData, evaluate_model
+from commentmod.training.report.metrics import compare_models
+from commentmod.training.report.model_card import merge_sources, render_model_card
 
 RUN_SOURCES = [
     {"name": "ro-offense", "licence": "CC-BY-SA-4.0", "rows": 120, "commercial_ok": False},
@@ -209,8 +211,8 @@ def test_model_card_without_metrics_or_flagged_sources() -> None:
 
 @pytest.fixture
 def tiny_run(tiny_base: Path, tmp_path: Path) -> tuple[Path, Path]:
-    from commentmod.training.dataset_build import BuildResult, save_build
-    from commentmod.training.modeling import CommentClassifier
+    from commentmod.training.data.build_io import BuildResult, save_build
+    from commentmod.training.fit.modeling import CommentClassifier
 
     run_dir = tmp_path / "run"
     model = CommentClassifier.from_base(tiny_base)
@@ -220,13 +222,7 @@ def tiny_run(tiny_base: Path, tmp_path: Path) -> tuple[Path, Path]:
         training_config={"max_steps": 0},
         base_model="tiny",
     )
-    info.context_rule = {
-        **info.context_rule,
-        "max_length": 64,
-        "max_context_tokens": 16,
-        "min_context_tokens": 8,
-        "stride": 8,
-    }
+    info.context_rule = ContextRule(max_length=64, max_context_tokens=16, min_context_tokens=8, stride=8)
     model.save(run_dir, tiny_base / "tokenizer.json", info)
     splits = {"train": _records(3, "a"), "validation": _records(1, "v"), "test": _records(2, "t")}
     build = BuildResult(
@@ -248,7 +244,7 @@ def tiny_run(tiny_base: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_commentmod_evaluate_end_to_end(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
-    from commentmod.model.cli import main
+    from commentmod.serving.cli import main
 
     run_dir, data_dir = tiny_run
     out = tmp_path / "report"

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from commentmod.serving.cli_score import format_table
-from commentmod.serving.progress import Progress, estimate_records
+from commentmod.serving.progress import Progress
 from commentmod.serving.readers import InputRecord
+from commentmod.serving.readers.meter import ReadMeter
 from commentmod.serving.result import Result
 from commentmod.serving.sanitize import clean_record, neutralise_cell, terminal_safe
 from commentmod.serving.writers import write_csv
@@ -99,31 +100,50 @@ def test_clean_record_fixes_surrogates_and_refuses_non_string_text() -> None:
 
 
 def test_progress_logs_lines_when_not_a_terminal(caplog: pytest.LogCaptureFixture) -> None:
-    progress = Progress(total=100, interval=0, stream=io.StringIO())
+    meter = ReadMeter(total=4000)
+    progress = Progress(interval=0, stream=io.StringIO())
+    progress.measure(meter)
     assert not progress.terminal
+    meter.begin(4000)
+    meter.reached(0.1)  # read to skip the 20 records a resume kept
     with caplog.at_level(logging.INFO, logger="commentmod.score"):
         progress.start(20)
+        meter.reached(0.5)
         progress.update(30)
         progress.close()
     (line,) = caplog.messages
-    assert line.startswith("scored 50 of about 100 records (50%)") and "records/s" in line and "ETA" in line
-    unknown = Progress(total=None, interval=3600, stream=io.StringIO())
+    assert line.startswith("scored 50 records (50% of 4.0 kB read)") and "records/s" in line and "ETA" in line
+    unknown = Progress(interval=3600, stream=io.StringIO())
     unknown.start()
     unknown.update(5)
     assert unknown.line().startswith("scored 5 records, ") and "ETA" not in unknown.line()
 
 
-def test_estimate_records_without_parsing(tmp_path: Path) -> None:
+def test_read_meter_follows_every_reader_without_a_second_pass(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from commentmod.serving.pipeline import file_size, read_files
+
     (tmp_path / "a.jsonl").write_text('{"text": "x"}\n' * 7 + '{"text": "no newline"}', encoding="utf-8")
     (tmp_path / "b.csv").write_text("id,text\n1,a\n2,b\n", encoding="utf-8")
-    pq.write_table(pa.table({"text": ["x"] * 5}), tmp_path / "c.parquet")
-    (tmp_path / "d.xml").write_text("<disqus/>", encoding="utf-8")
-    files = [tmp_path / n for n in ("a.jsonl", "b.csv", "c.parquet")]
-    assert estimate_records(files) == 8 + 2 + 5
-    assert estimate_records([*files, tmp_path / "d.xml"]) is None
+    pq.write_table(pa.table({"text": ["x"] * 5}), tmp_path / "c.parquet", row_group_size=2)
+    posts = "".join(
+        f'<post dsq:id="p{i}"><message>m{i}</message><thread dsq:id="t"/></post>' for i in range(3)
+    )
+    (tmp_path / "d.xml").write_text(
+        '<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+        f'{posts}<thread dsq:id="t"><title>T</title></thread></disqus>',
+        encoding="utf-8",
+    )
+    files = sorted(tmp_path.iterdir())
+    meter = ReadMeter(total=sum(file_size(f) for f in files))
+    seen = []
+    for record in read_files(files, meter=meter):
+        seen.append(meter.bytes_read)
+        assert record.error is None
+    assert len(seen) == 8 + 2 + 5 + 3
+    assert seen == sorted(seen) and seen[0] > 0 and seen[-1] == meter.bytes_read == meter.total
 
 
 def test_result_to_dict_not_scored_is_null() -> None:

@@ -44,9 +44,9 @@ class FakeScorer:
             raise KeyboardInterrupt  # simulates the process dying mid-run
         out = []
         for item in items:
-            text = item["text"] or ""
+            text = item.text or ""
             if not text.strip():
-                out.append(Result(item["id"], None, None, False, "empty"))
+                out.append(Result(item.id, None, None, False, "empty"))
                 continue
             if "boom" in text:
                 raise ValueError("the model cannot take this comment")
@@ -56,7 +56,7 @@ class FakeScorer:
                 "off_topic": float("http" in text),
             }
             flags = {k: v >= 0.5 for k, v in scores.items()}
-            out.append(Result(item["id"], scores, flags, any(flags.values())))
+            out.append(Result(item.id, scores, flags, any(flags.values())))
         return out
 
 
@@ -74,7 +74,7 @@ def _rows(path: Path) -> list[dict]:
 
 def test_one_row_per_record_in_order_with_schema(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    summary = run_scoring(_records(20), FakeScorer(), out, batch_size=6)
+    summary = run_scoring(_records(20), FakeScorer(), out, records_per_batch=6)
     rows = _rows(out)
     assert len(rows) == 20 and summary.records == 20
     assert [r["id"] for r in rows][:3] == ["r0", "r1", "r2"]
@@ -108,14 +108,14 @@ def test_no_text_leaves_text_out(tmp_path: Path) -> None:
 def test_resume_after_interruption_and_torn_line(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        run_scoring(_records(50), FakeScorer(fail_after=3), out, batch_size=7)
+        run_scoring(_records(50), FakeScorer(fail_after=3), out, records_per_batch=7)
     done = len(_rows(out))
     assert done == 21
     with out.open("a", encoding="utf-8") as fh:
         fh.write('{"id": "r21", "sco')  # torn write of a killed process
     with pytest.raises(OutputError, match="--resume"):
         run_scoring(_records(50), FakeScorer(), out)
-    summary = run_scoring(_records(50), FakeScorer(), out, batch_size=7, resume=True)
+    summary = run_scoring(_records(50), FakeScorer(), out, records_per_batch=7, resume=True)
     rows = _rows(out)
     assert [r["id"] for r in rows] == [r.id for r in _records(50)]
     assert summary.records == 50
@@ -134,9 +134,9 @@ def test_resume_refuses_another_model(tmp_path: Path) -> None:
 def test_csv_and_parquet_outputs_via_journal(tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"out{suffix}"
     with pytest.raises(KeyboardInterrupt):
-        run_scoring(_records(30), FakeScorer(fail_after=2), out, batch_size=5)
+        run_scoring(_records(30), FakeScorer(fail_after=2), out, records_per_batch=5)
     assert journal_path(out).exists() and not out.exists()
-    run_scoring(_records(30), FakeScorer(), out, batch_size=5, resume=True)
+    run_scoring(_records(30), FakeScorer(), out, records_per_batch=5, resume=True)
     assert out.exists() and not journal_path(out).exists()
     if suffix == ".csv":
         import csv
@@ -236,7 +236,7 @@ def test_lone_surrogates_and_odd_meta_never_stop_the_writer(tmp_path: Path) -> N
 def test_a_record_the_model_fails_on_becomes_an_error_row(tmp_path: Path) -> None:
     records = [InputRecord(f"r{i}", "boom" if i == 3 else "you idiot", "in", f"in:{i}") for i in range(8)]
     out = tmp_path / "out.jsonl"
-    run_scoring(records, FakeScorer(), out, batch_size=5)
+    run_scoring(records, FakeScorer(), out, records_per_batch=5)
     rows = _rows(out)
     assert [r["id"] for r in rows] == [f"r{i}" for i in range(8)]
     assert rows[3]["status"] == "error" and rows[3]["error"].startswith("in:3: could not score")
@@ -251,12 +251,12 @@ def test_a_model_failing_on_everything_stops_and_stays_resumable(
     records = [InputRecord(f"r{i}", "fine" if i < 3 else "boom", "in", f"in:{i}") for i in range(20)]
     out = tmp_path / "out.jsonl"
     with pytest.raises(ScoringAborted, match="failed on 6 records in a row"):
-        run_scoring(records, FakeScorer(), out, batch_size=3)
+        run_scoring(records, FakeScorer(), out, records_per_batch=3)
     assert len(_rows(out)) == 6  # two batches written; the third trips the limit before it is written
     assert not lock_path(out).exists()
 
 
-def _raising_reader(path: Path, fmt: str, options: Any) -> Any:
+def _raising_reader(path: Path, fmt: str, options: Any, meter: Any = None) -> Any:
     if path.name == "broken.jsonl":
         yield InputRecord("b0", "first", str(path), f"{path}:1")
         raise RecursionError("maximum recursion depth exceeded while decoding a JSON array")
@@ -322,18 +322,23 @@ def test_resume_reports_kept_rows_and_progress_starts_there(
     _write_jsonl(src, ids)
     out = tmp_path / "out.csv"
     with pytest.raises(KeyboardInterrupt):
-        score_inputs([str(src)], FakeScorer(fail_after=2), out, batch_size=5)
+        score_inputs([str(src)], FakeScorer(fail_after=2), out, records_per_batch=5)
     with journal_path(out).open("a", encoding="utf-8") as fh:
         fh.write('{"id": "c10", "sco')
     progress = Progress(interval=0, terminal=False)
     with caplog.at_level(logging.INFO, logger="commentmod.score"):
-        summary = score_inputs([str(src)], FakeScorer(), out, batch_size=5, resume=True, progress=progress)
-    assert summary.kept == 10 and summary.records == 30 and progress.total == 30
+        summary = score_inputs(
+            [str(src)], FakeScorer(), out, records_per_batch=5, resume=True, progress=progress
+        )
+    assert summary.kept == 10 and summary.records == 30
+    size = src.stat().st_size
+    assert progress.total_bytes == size and progress.meter is not None and progress.meter.bytes_read == size
     assert any("kept 10 complete rows" in m and "torn last row" in m for m in caplog.messages)
     assert any("skipping the first 10 records" in m for m in caplog.messages)
-    assert any(
-        m.startswith("scored 15 of about 30 records (50%)") and "records/s" in m for m in caplog.messages
-    )
+    # progress from the bytes read (no counting pass): line 15 of 30 is about half the file
+    lines = [m for m in caplog.messages if m.startswith("scored 15 records (")]
+    assert lines and "records/s" in lines[0] and "% of 1.0 kB read)" in lines[0]
+    assert 45 <= int(lines[0].split("(")[1].split("%")[0]) <= 55
 
 
 def test_resume_refuses_a_journal_longer_than_the_inputs(tmp_path: Path) -> None:

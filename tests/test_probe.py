@@ -13,7 +13,7 @@ import pytest
 
 from commentmod.model.inputs import normalise_for_dedup
 from commentmod.model.labels import LABELS
-from commentmod.training.probe import (
+from commentmod.training.report.probe import (
     KIND_LABELS,
     KINDS,
     LANGS,
@@ -27,9 +27,9 @@ from commentmod.training.probe import (
     parse_probe,
     probe_items,
     probe_report,
-    render_probe_md,
     strip_emoji,
 )
+from commentmod.training.report.probe_render import render_probe_md
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def rows() -> list[ProbeRow]:
 
 @pytest.fixture(scope="module")
 def raw_rows() -> list[dict[str, Any]]:
-    text = resources.files("commentmod.training").joinpath("probe", "probe.jsonl").read_text("utf-8")
+    text = resources.files("commentmod.training.report").joinpath("probe", "probe.jsonl").read_text("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
@@ -104,7 +104,8 @@ def test_no_duplicates(rows: list[ProbeRow]) -> None:
 
 
 def test_no_overlap_with_starter(rows: list[ProbeRow]) -> None:
-    starter = resources.files("commentmod.training").joinpath("starter", "starter.jsonl").read_text("utf-8")
+    starter_file = resources.files("commentmod.training.data").joinpath("starter", "starter.jsonl")
+    starter = starter_file.read_text("utf-8")
     starter_rows = [json.loads(line) for line in starter.splitlines() if line.strip()]
     simple = {" ".join(r["text"].split()).casefold() for r in starter_rows}
     folded = {normalise_for_dedup(r["text"]) for r in starter_rows}

@@ -13,10 +13,10 @@ from tokenizers import Tokenizer
 
 from commentmod.model.inputs import SpecialIds
 from commentmod.model.manifest import read_manifest
-from commentmod.serving.scorer import DISABLED_OPTIMIZERS, make_session
-from commentmod.training import export as ex
-from commentmod.training.quantize import (
-    QuantizationError,
+from commentmod.serving.onnx_session import DISABLED_OPTIMIZERS, make_session
+from commentmod.training.export import artifact as ex
+from commentmod.training.export.errors import QuantizationError
+from commentmod.training.export.quantize import (
     QuantPlan,
     _excluded_nodes,
     find_ffn_blocks,

@@ -198,6 +198,26 @@ def test_disqus_posts_before_their_threads_keep_file_order(tmp_path: Path) -> No
     assert [(r.id, r.article_title) for r in recs] == [("p1", "Zero"), ("p2", "One"), ("p3", "Zero")]
 
 
+def test_disqus_export_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from commentmod.serving.readers import xml_dumps
+
+    passes: list[str] = []
+    real = xml_dumps.stream
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        passes.append(args[1].__name__)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(xml_dumps, "stream", counted)
+    ordered = _disqus('<thread dsq:id="t1"><title>T</title></thread>', _post("p1", "one"), _post("p2", "two"))
+    assert [r.id for r in read_file(_write(tmp_path / "a.xml", ordered), "disqus")] == ["p1", "p2"]
+    assert passes == ["_is_top"]
+    passes.clear()  # a post before its thread: one more pass, over the threads only
+    late = _disqus(_post("p1", "one"), '<thread dsq:id="t1"><title>T</title></thread>', _post("p2", "two"))
+    assert [r.article_title for r in read_file(_write(tmp_path / "b.xml", late))] == ["T", "T"]
+    assert passes == ["_is_top", "_is_thread"]
+
+
 WXR = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
  xmlns:wp="http://wordpress.org/export/1.2/">

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from commentmod.model.cli import main
+from commentmod.serving.cli import main
 from commentmod.serving.journal import OutputLock, fingerprint_path, lock_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,43 +84,57 @@ def test_score_no_text_csv_and_bad_input(tiny_artifact_dir: Path, tmp_path: Path
     assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "y.jsonl").exists()
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> bool:
+    """SIGSTOP ``proc`` and wait until it is stopped; False when it exited first (then reaped)."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    if os.WIFSTOPPED(status):
+        return True
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return False
+
+
+def _kill_9_mid_run(proc: subprocess.Popen[bytes], out: Path, min_rows: int, slice_s: float = 0.01) -> int:
+    """SIGKILL ``proc`` once ``out`` holds ``min_rows`` rows; returns the complete rows it left.
+
+    The scorer runs in ``slice_s`` slices between SIGSTOPs and ``out`` is read only while it is stopped,
+    so it cannot finish between the look and the kill, however fast the machine: it would have to score
+    every record after the first rows (here 6000 records, 375 fsynced batches) within one 10 ms slice.
+    """
+    deadline = time.monotonic() + 300
+    while _stop(proc):
+        if out.is_file() and out.read_bytes().count(b"\n") >= min_rows:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return out.read_bytes().count(b"\n")
+        assert time.monotonic() < deadline, f"no {min_rows} rows in {out} after 300 s"
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(slice_s)
+    raise AssertionError(f"the scorer exited (code {proc.returncode}) within one {slice_s} s slice")
+
+
 def test_kill_9_then_resume_gives_every_record_once(tiny_artifact_dir: Path, tmp_path: Path) -> None:
     src = tmp_path / "big.jsonl"
     ids = _write_jsonl(src, 6000)
     out = tmp_path / "out.jsonl"
-    cmd = [
-        sys.executable,
-        "-m",
-        "commentmod.model.cli",
-        "score",
-        str(src),
-        "--model",
-        str(tiny_artifact_dir),
-        "--out",
-        str(out),
-        "--batch-size",
-        "16",
-        "--threads",
-        "1",
-    ]
+    cmd = [sys.executable, "-m", "commentmod.serving.cli", "score", str(src), "--out", str(out)]
+    cmd += ["--model", str(tiny_artifact_dir), "--batch-size", "16", "--threads", "1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if out.exists() and out.stat().st_size > 40_000:
-            break
-        if proc.poll() is not None:
-            pytest.fail("scoring finished before it could be killed; raise the record count")
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    partial = out.read_text(encoding="utf-8").count("\n")
-    assert 0 < partial < len(ids)
+    try:
+        partial = _kill_9_mid_run(proc, out, min_rows=100)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert 100 <= partial < len(ids)
+    kept = out.read_text(encoding="utf-8").splitlines()[:partial]
     done = subprocess.run(
         [*cmd, "--resume"], check=False, env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
-    assert _ids(out) == ids
+    assert _ids(out) == ids  # every record exactly once, in input order
+    assert out.read_text(encoding="utf-8").splitlines()[:partial] == kept  # the killed run's rows kept
     assert "records: 6000" in done.stderr
 
 
@@ -239,7 +253,8 @@ def test_disk_full_gives_a_clean_error_and_a_resumable_output(
     src = tmp_path / "in.jsonl"
     ids = _write_jsonl(src, 400)
     out = tmp_path / f"out{suffix}"
-    cmd = [sys.executable, "-m", "commentmod.model.cli", "score", str(src), "--model", str(tiny_artifact_dir)]
+    cli = "commentmod.serving.cli"
+    cmd = [sys.executable, "-m", cli, "score", str(src), "--model", str(tiny_artifact_dir)]
     cmd += ["--out", str(out), "--batch-size", "16", "--threads", "1"]
     full = subprocess.run(
         cmd, capture_output=True, text=True, timeout=300, preexec_fn=_fsize_limit(30_000), check=False

@@ -46,7 +46,7 @@ LONG = "Primăria a anunțat lucrări pe strada principală, șoferii să evite 
 
 @pytest.fixture(scope="module")
 def scorer(tiny_artifact_dir: Path) -> Scorer:
-    return Scorer.load(tiny_artifact_dir, threads=1, batch_size=4)
+    return Scorer.load(tiny_artifact_dir, threads=1, windows_per_batch=4)
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +97,13 @@ def test_results_in_input_order_with_ids(scorer: Scorer) -> None:
 def test_matches_pytorch_fp32(fp32_scorer: Scorer, tiny_run_dir: Path) -> None:
     from tokenizers import Tokenizer
 
-    from commentmod.training.modeling import CommentClassifier
-    from commentmod.training.predict import predict_probs
+    from commentmod.training.fit.modeling import CommentClassifier
+    from commentmod.training.fit.predict import predict_probs
 
     items = [("Ești un cretin", "Titlu", "Text articol"), ("hello", None, None), (LONG, "Titlu", None)]
     model, info = CommentClassifier.load(tiny_run_dir)
     tok = Tokenizer.from_file(str(tiny_run_dir / "tokenizer.json"))
-    expected = predict_probs(model, tok, info.rule, items)
+    expected = predict_probs(model, tok, info.context_rule, items)
     got = fp32_scorer.probabilities(items)
     np.testing.assert_allclose(got, expected, atol=1e-5)
     results = fp32_scorer.score([{"text": t, "article_title": a, "article_text": b} for t, a, b in items])
@@ -128,21 +128,25 @@ def test_long_comment_takes_max_over_windows(fp32_scorer: Scorer) -> None:
 def test_batch_size_does_not_change_scores(scorer: Scorer, fp32_scorer: Scorer) -> None:
     items = [(f"comentariul {i} " * (1 + i % 7), None, None) for i in range(20)] + [(LONG, None, None)]
     np.testing.assert_allclose(
-        fp32_scorer.probabilities(items, batch_size=1),
-        fp32_scorer.probabilities(items, batch_size=32),
+        fp32_scorer.probabilities(items, windows_per_batch=1),
+        fp32_scorer.probabilities(items, windows_per_batch=32),
         atol=1e-5,
     )
-    # int8: activation scales are per batch, so batch composition moves scores by ~1e-3 at most
+    # int8: dynamic quantisation takes one activation scale per batch, so batch composition moves
+    # scores: ~1e-3 measured on an AVX512-VNNI CPU, 0.011 on an AVX2-only one (ONNX Runtime's u8
+    # kernels differ); the bound is the int8 gate's tolerance (ExportOptions.int8_max_delta, 0.03)
     np.testing.assert_allclose(
-        scorer.probabilities(items, batch_size=1), scorer.probabilities(items, batch_size=32), atol=5e-3
+        scorer.probabilities(items, windows_per_batch=1),
+        scorer.probabilities(items, windows_per_batch=32),
+        atol=3e-2,
     )
 
 
 def test_batches_respect_rows_and_token_budget() -> None:
-    from commentmod.serving.scorer import _batches
+    from commentmod.model.numeric import length_batches
 
     lengths = [5, 5, 10, 10, 10, 40, 60, 200]
-    batches = [list(b) for b in _batches(lengths, batch_size=3, max_batch_tokens=64)]
+    batches = [list(b) for b in length_batches(lengths, batch_size=3, max_batch_tokens=64)]
     assert [i for b in batches for i in b] == list(range(len(lengths)))
     assert all(len(b) <= 3 for b in batches)
     assert all(len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 64 for b in batches)
@@ -239,7 +243,7 @@ def test_thread_safe(scorer: Scorer) -> None:
 def test_score_iter_streams_in_order(fp32_scorer: Scorer) -> None:
     scorer = fp32_scorer
     items = [{"id": str(i), "text": f"text {i}" if i % 4 else ""} for i in range(10)]
-    streamed = list(scorer.score_iter(iter(items), batch_size=2, chunk_size=3))
+    streamed = list(scorer.score_iter(iter(items), windows_per_batch=2, chunk_size=3))
     direct = scorer.score(items)
     assert [r.id for r in streamed] == [str(i) for i in range(10)]
     assert [r.status for r in streamed] == [r.status for r in direct]
@@ -313,9 +317,9 @@ def _regen_golden() -> None:
     import torch
 
     from commentmod.model.inputs import ContextRule
-    from commentmod.training.export import ExportOptions, export_artifact
-    from commentmod.training.modeling import CommentClassifier, RunInfo
-    from commentmod.training.tiny import build_tiny_encoder
+    from commentmod.training.base.tiny import build_tiny_encoder
+    from commentmod.training.export.artifact import ExportOptions, export_artifact
+    from commentmod.training.fit.modeling import CommentClassifier, RunInfo
 
     with tempfile.TemporaryDirectory() as tmp:
         base = build_tiny_encoder(Path(tmp) / "base", seed=0)
@@ -323,7 +327,7 @@ def _regen_golden() -> None:
         model = CommentClassifier.from_base(base)
         rule = ContextRule(max_length=64, min_context_tokens=8, max_context_tokens=24, stride=8)
         info = RunInfo(
-            context_rule=rule.to_dict(),
+            context_rule=rule,
             base_model="tiny",
             temperature={"abusive": 1.0, "mocking": 1.5, "off_topic": 0.8},
         )

@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commentmod.serving import Result, Scorer
-from commentmod.serving.scorer import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHARS, TRUNCATED, parse_input
+from commentmod.serving.result import TRUNCATED
+from commentmod.serving.scorer import DEFAULT_CHUNK_SIZE
+from commentmod.serving.scorer_inputs import DEFAULT_MAX_CHARS, parse_input
 
 ZALGO = "".join("z" + "\u0300\u0301\u0302\u0316\u0317\u0318\u0352\u0353" for _ in range(120_000))[:1_000_000]
 EMOJI = "🙄😂👏🏽🇷🇴👨‍👩‍👧" * 1_000  # 5,000 emoji (with modifiers, flags and ZWJ sequences)
@@ -168,9 +170,9 @@ def test_score_works_in_bounded_chunks(scorer: Scorer) -> None:
     chunks: list[int] = []
     real = scorer._score_chunk
 
-    def spy(items: list[Any], batch_size: int | None = None) -> list[Result]:
+    def spy(items: list[Any], windows_per_batch: int | None = None) -> list[Result]:
         chunks.append(len(items))
-        return real(items, batch_size)
+        return real(items, windows_per_batch)
 
     items = [f"comentariu {i}" if i % 7 else "" for i in range(2 * DEFAULT_CHUNK_SIZE + 5)]
     scorer._score_chunk = spy  # type: ignore[method-assign]

@@ -9,20 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from commentmod.serving.hybrid import HybridSpec, prob_logit, stack_probs
-from commentmod.training.baseline import choose_threshold
-from commentmod.training.stacker import (
+from commentmod.model.numeric import logit as prob_logit
+from commentmod.serving.hybrid import HybridSpec, stack_probs
+from commentmod.training.fit.baseline import choose_threshold
+from commentmod.training.fit.hybrid_fit import (
     STACKER_NAME,
-    StackerError,
-    fit_label,
-    fit_stacker,
     load_hybrid,
-    make_lr,
     sample_rows,
     save_hybrid,
-    stacker_thresholds,
     stale_reason,
 )
+from commentmod.training.fit.stacker import StackerError, fit_label, fit_stacker, make_lr, stacker_thresholds
 
 LABELS = ("abusive", "mocking", "off_topic")
 
@@ -232,7 +229,7 @@ def _records(n_rep: int, prefix: str) -> list:
 
 @pytest.fixture
 def tiny_hybrid_run(tiny_run_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
-    from commentmod.training.dataset_build import BuildResult, save_build
+    from commentmod.training.data.build_io import BuildResult, save_build
 
     run_dir = Path(shutil.copytree(tiny_run_dir, tmp_path / "run"))
     splits = {"train": _records(4, "a"), "validation": _records(3, "v"), "test": _records(1, "t")}
@@ -241,7 +238,7 @@ def tiny_hybrid_run(tiny_run_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_commentmod_hybrid_cli(tiny_hybrid_run: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
-    from commentmod.model.cli import main
+    from commentmod.serving.cli import main
 
     run_dir, data_dir = tiny_hybrid_run
     assert stale_reason(run_dir) is not None  # no stacker.json yet

@@ -13,9 +13,9 @@ import pytest
 from commentmod.model.inputs import normalise_for_dedup
 from commentmod.model.labels import LABELS
 from commentmod.model.record import CommentRecord
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.starter import LANGS, convert, parse
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.starter import LANGS, convert, parse
 
 MIN_PER_LANG = {"ro": 280, "en": 200, "uk": 180, "ru": 200}
 
@@ -27,7 +27,7 @@ def records() -> list[CommentRecord]:
 
 @pytest.fixture(scope="module")
 def raw_rows() -> list[dict[str, Any]]:
-    text = resources.files("commentmod.training").joinpath("starter", "starter.jsonl").read_text("utf-8")
+    text = resources.files("commentmod.training.data").joinpath("starter", "starter.jsonl").read_text("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
@@ -137,7 +137,7 @@ def test_parse_rejects_malformed_rows() -> None:
 
 
 def test_readme_counts_match_the_data(records: list[CommentRecord]) -> None:
-    readme = resources.files("commentmod.training").joinpath("starter", "README.md").read_text("utf-8")
+    readme = resources.files("commentmod.training.data").joinpath("starter", "README.md").read_text("utf-8")
     for lang in LANGS:
         rows = [r for r in records if r.lang == lang]
         cells = [

@@ -1,6 +1,6 @@
 """No single surface cue predicts a label in the starter corpus (LABELING.md, "Surface cues are not labels").
 
-For every label and every cue in ``commentmod.training.cues.CUES``, the ROC AUC of the cue value alone
+For every label and every cue in ``commentmod.training.data.cues.CUES``, the ROC AUC of the cue value alone
 as a score for the label must stay within ``0.5 ± 0.15`` (``max(auc, 1 - auc) <= 0.65``) on the whole
 corpus, and the same holds per language for emoji, "!", "?" and length wherever the language has at
 least 15 positives of the label. The old corpus failed this: emoji alone scored mocking at AUC 0.95.
@@ -16,8 +16,8 @@ from sklearn.metrics import roc_auc_score
 
 from commentmod.model.labels import LABELS
 from commentmod.model.record import CommentRecord
-from commentmod.training.converters.starter import LANGS, convert
-from commentmod.training.cues import CUES, cue_auc
+from commentmod.training.data.converters.starter import LANGS, convert
+from commentmod.training.data.cues import CUES, cue_auc
 
 MAX_AUC = 0.65
 PER_LANG_CUES = ("emoji", "exclamation", "question", "length")
@@ -133,7 +133,8 @@ def test_cue_values(cue: str, text: str, expected: float) -> None:
 
 
 def test_counterfactual_kinds_in_every_language(records: list[CommentRecord]) -> None:
-    # The kinds of comment that break each shortcut (training/starter/README.md, "Counterfactual design").
+    # The kinds of comment that break each shortcut
+    # (training/data/starter/README.md, "Counterfactual design").
     kinds = {
         "mocking without emoji": (15, lambda t, y: y["mocking"] == 1 and CUES["emoji"](t) == 0),
         "mocking with emoji": (5, lambda t, y: y["mocking"] == 1 and CUES["emoji"](t) == 1),

@@ -14,9 +14,27 @@ from safetensors.torch import load_file
 
 from commentmod.model.labels import LABELS
 from commentmod.model.record import CommentRecord
-from commentmod.training import train as tr
-from commentmod.training.config import ConfigError, config_from_dict, load_config
-from commentmod.training.modeling import WEIGHTS_NAME, CommentClassifier, RunInfo
+from commentmod.training.fit.batches import length_grouped_batches, masked_bce
+from commentmod.training.fit.budget import (
+    BUDGET_PROBE_SHARE,
+    BUDGET_PROBE_STEPS,
+    budget_seconds,
+    fit_to_budget,
+    out_of_time,
+    probe_due,
+    steady_step_seconds,
+)
+from commentmod.training.fit.checkpoint import CHECKPOINT_DIR, STATE_DIR
+from commentmod.training.fit.config import ConfigError, config_from_dict, load_config
+from commentmod.training.fit.errors import TrainError
+from commentmod.training.fit.loop import progress_line, run_loop
+from commentmod.training.fit.modeling import WEIGHTS_NAME, CommentClassifier, RunInfo
+from commentmod.training.fit.optim import word_embeddings
+from commentmod.training.fit.predict import window_logits
+from commentmod.training.fit.rows import Encoded, cap_train_rows, encode_records, label_arrays, read_split
+from commentmod.training.fit.schedule import Plan, lr_factor, make_plan
+from commentmod.training.fit.train import train
+from commentmod.training.fit.validation import LOG_NAME, validation_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -48,7 +66,7 @@ def _records(n: int, split: str, seed: int) -> list[CommentRecord]:
 
 @pytest.fixture
 def dataset_dir(tmp_path: Path) -> Path:
-    from commentmod.training.dataset_build import to_dataset_dict
+    from commentmod.training.data.build_io import to_dataset_dict
 
     out = tmp_path / "data"
     splits = {
@@ -146,7 +164,7 @@ def test_masked_bce_ignores_unknown_labels():
     logits = torch.tensor([[2.0, -1.0, 0.5], [0.3, 0.7, -2.0]], requires_grad=True)
     targets = torch.tensor([[1.0, float("nan"), 0.0], [0.0, 1.0, 123.0]])
     mask = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
-    loss = tr.masked_bce(logits, targets, mask)
+    loss = masked_bce(logits, targets, mask)
     loss.backward()
     assert torch.isfinite(loss)
     assert logits.grad is not None
@@ -161,16 +179,16 @@ def test_masked_bce_pos_weight_and_row_weights():
     logits = torch.zeros(2, 3)
     targets = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
     mask = torch.ones(2, 3)
-    base = tr.masked_bce(logits, targets, mask).item()
-    weighted = tr.masked_bce(logits, targets, mask, pos_weight=torch.tensor([3.0, 1.0, 1.0])).item()
+    base = masked_bce(logits, targets, mask).item()
+    weighted = masked_bce(logits, targets, mask, pos_weight=torch.tensor([3.0, 1.0, 1.0])).item()
     assert weighted == pytest.approx(base * (2 * 3 + 4) / 6)
-    rows = tr.masked_bce(logits, targets, mask, row_weights=torch.tensor([2.0, 0.0])).item()
+    rows = masked_bce(logits, targets, mask, row_weights=torch.tensor([2.0, 0.0])).item()
     assert rows == pytest.approx(base)
 
 
 def test_label_arrays_mask_none():
     rec = CommentRecord(id="1", text="x", source="s", licence="MIT", labels={"abusive": 0, "mocking": 1})
-    y, m = tr.label_arrays([rec])
+    y, m = label_arrays([rec])
     assert y.tolist() == [[0.0, 1.0, 0.0]]
     assert m.tolist() == [[1.0, 1.0, 0.0]]
 
@@ -179,13 +197,13 @@ def test_length_grouped_batches_cover_each_example_once():
     rng = np.random.default_rng(0)
     lengths = rng.integers(3, 200, size=203)
     for epoch in range(3):
-        batches = tr.length_grouped_batches(lengths, 16, seed=7, epoch=epoch, group_factor=4)
+        batches = length_grouped_batches(lengths, 16, seed=7, epoch=epoch, group_factor=4)
         flat = [i for b in batches for i in b]
         assert sorted(flat) == list(range(203))
         assert all(1 <= len(b) <= 16 for b in batches)
-    again = tr.length_grouped_batches(lengths, 16, seed=7, epoch=1, group_factor=4)
-    assert again == tr.length_grouped_batches(lengths, 16, seed=7, epoch=1, group_factor=4)
-    assert again != tr.length_grouped_batches(lengths, 16, seed=7, epoch=2, group_factor=4)
+    again = length_grouped_batches(lengths, 16, seed=7, epoch=1, group_factor=4)
+    assert again == length_grouped_batches(lengths, 16, seed=7, epoch=1, group_factor=4)
+    assert again != length_grouped_batches(lengths, 16, seed=7, epoch=2, group_factor=4)
 
     def padding(batches):
         return sum(len(b) * max(lengths[b]) - lengths[b].sum() for b in batches)
@@ -195,28 +213,28 @@ def test_length_grouped_batches_cover_each_example_once():
 
 
 def test_cap_train_rows_per_source_and_total():
-    from commentmod.training.config import DataConfig
+    from commentmod.training.fit.config import DataConfig
 
     recs = _records(40, "t", 0)
     recs.append(CommentRecord(id="nolabel", text="x", source="toy-a", licence="MIT"))
-    capped = tr.cap_train_rows(recs, DataConfig(sources=("x",), source_caps={"toy-a": 5}), seed=1)
+    capped = cap_train_rows(recs, DataConfig(sources=("x",), source_caps={"toy-a": 5}), seed=1)
     assert sum(r.source == "toy-a" for r in capped) == 5
     assert sum(r.source == "toy-b" for r in capped) == 20
     assert all(r.id != "nolabel" for r in capped)
-    total = tr.cap_train_rows(recs, DataConfig(sources=("x",), max_train_rows=7), seed=1)
+    total = cap_train_rows(recs, DataConfig(sources=("x",), max_train_rows=7), seed=1)
     assert len(total) == 7
-    assert total == tr.cap_train_rows(recs, DataConfig(sources=("x",), max_train_rows=7), seed=1)
+    assert total == cap_train_rows(recs, DataConfig(sources=("x",), max_train_rows=7), seed=1)
 
 
 def test_lr_schedule_warmup_then_decay():
-    factors = [tr.lr_factor(s, 10, 2) for s in range(10)]
+    factors = [lr_factor(s, 10, 2) for s in range(10)]
     assert factors[0] == 0.5 and factors[1] == 1.0
     assert factors[2] == 1.0 and factors[-1] == pytest.approx(1 / 8)
     assert all(a >= b for a, b in itertools.pairwise(factors[1:]))
 
 
 def test_plan_unfreeze_step_and_time_budget():
-    from commentmod.training.config import DataConfig, TrainConfig
+    from commentmod.training.fit.config import DataConfig, TrainConfig
 
     cfg = TrainConfig(
         data=DataConfig(sources=("x",)),
@@ -224,25 +242,59 @@ def test_plan_unfreeze_step_and_time_budget():
         freeze_word_embeddings=True,
         unfreeze_embeddings_last_epoch=True,
     )
-    plan = tr.make_plan(cfg, n_train=160)  # 10 steps per epoch
+    plan = make_plan(cfg, n_train=160)  # 10 steps per epoch
     assert (plan.steps_per_epoch, plan.total_steps, plan.unfreeze_step) == (10, 20, 10)
-    short = tr.make_plan(cfg, n_train=160, total_override=14)
+    short = make_plan(cfg, n_train=160, total_override=14)
     assert (short.total_steps, short.unfreeze_step) == (14, 7)  # never later than half-way
-    assert tr.make_plan(cfg, n_train=160, total_override=8).unfreeze_step == 0
-    frozen = tr.make_plan(TrainConfig(data=DataConfig(sources=("x",)), freeze_word_embeddings=True), 160)
+    assert make_plan(cfg, n_train=160, total_override=8).unfreeze_step == 0
+    frozen = make_plan(TrainConfig(data=DataConfig(sources=("x",)), freeze_word_embeddings=True), 160)
     assert frozen.unfreeze_step is None
     # 20 steps took 100 s (5 s/step); budget 200 s with 10% reserve -> 180 s -> 36 steps fit
-    assert tr.fit_to_budget(plan, 20, 100.0, 5.0, 200.0) is None  # plan has 20 steps: fits
-    long_plan = tr.make_plan(cfg, n_train=800)
-    assert tr.fit_to_budget(long_plan, 20, 100.0, 5.0, 200.0) == 36
+    assert fit_to_budget(plan, 20, 100.0, 5.0, 200.0) is None  # plan has 20 steps: fits
+    long_plan = make_plan(cfg, n_train=800)
+    assert fit_to_budget(long_plan, 20, 100.0, 5.0, 200.0) == 36
+
+
+def test_budget_probe_waits_for_steps_and_a_share_of_the_budget():
+    budget = budget_seconds(10)
+    assert budget == 600.0 and budget_seconds(None) == 0.0
+    enough = BUDGET_PROBE_SHARE * budget  # 60 s
+    assert probe_due(BUDGET_PROBE_STEPS, enough, budget, already_fitted=False)
+    assert not probe_due(BUDGET_PROBE_STEPS - 1, enough, budget, already_fitted=False)  # too few steps
+    assert not probe_due(BUDGET_PROBE_STEPS, enough - 1.0, budget, already_fitted=False)  # too early
+    assert not probe_due(BUDGET_PROBE_STEPS, enough, budget, already_fitted=True)  # fitted once only
+    assert not probe_due(10_000, 1e6, budget_seconds(None), already_fitted=False)  # no budget: never
+
+
+def test_budget_speed_fit_and_time_limit():
+    # a 10 s first step (warm-up) then 20 steps of 2 s: the steady speed leaves the first step out
+    assert steady_step_seconds(50.0, 10.0, 21) == pytest.approx(2.0)
+    plan = Plan(
+        n_train=16_000,
+        batches_per_epoch=1000,
+        steps_per_epoch=1000,
+        total_steps=1000,
+        n_epochs=1,
+        warmup_steps=0,
+        unfreeze_step=None,
+    )
+    # 600 s budget less a 10 % reserve = 540 s; 50 s used at 2 s/step -> 245 more steps
+    assert fit_to_budget(plan, 21, 50.0, 2.0, 600.0) == 21 + 245
+    assert fit_to_budget(plan, 21, 50.0, 2.0, 600.0, reserve=0.0) == 21 + 275
+    assert fit_to_budget(plan, 21, 590.0, 2.0, 600.0) == 22  # already past it: one more step, no fewer
+    assert fit_to_budget(plan, 21, 50.0, 0.1, 600.0) is None  # all 1000 steps fit
+    assert fit_to_budget(plan, 0, 0.0, 2.0, 600.0) is None
+    assert fit_to_budget(plan, 21, 50.0, 0.0, 600.0) is None
+    assert out_of_time(600.0, 10) and not out_of_time(599.9, 10)
+    assert not out_of_time(1e9, None)
 
 
 # --- the loop --------------------------------------------------------------------------------------
 
 
-def _val_loss(model: CommentClassifier, data: tr.Encoded) -> float:
-    logits = tr.window_logits(model, data.windows, 16, torch.device("cpu"))
-    return float(tr.validation_metrics(logits, data.labels, data.mask)["loss"])
+def _val_loss(model: CommentClassifier, data: Encoded) -> float:
+    logits = window_logits(model, data.windows, 16, torch.device("cpu"))
+    return float(validation_metrics(logits, data.labels, data.mask)["loss"])
 
 
 def test_training_reduces_loss_on_learnable_toy_set(tiny_base: Path, dataset_dir: Path, tmp_path: Path):
@@ -250,12 +302,12 @@ def test_training_reduces_loss_on_learnable_toy_set(tiny_base: Path, dataset_dir
 
     cfg = _cfg(tiny_base, dataset_dir, epochs=4, warmup_ratio=0.0)
     tok = Tokenizer.from_file(str(tiny_base / "tokenizer.json"))
-    train = tr.encode_records(tok, tr.read_split(dataset_dir, "train"), cfg.rule)
+    train = encode_records(tok, read_split(dataset_dir, "train"), cfg.rule)
     torch.manual_seed(0)
     model = CommentClassifier.from_base(tiny_base)
     before = _val_loss(model, train)
-    state, plan, finished = tr.run_loop(model, cfg, train, train, tmp_path / "run", torch.device("cpu"))
-    assert finished and state.step == plan.total_steps == 24
+    state, plan = run_loop(model, cfg, train, train, tmp_path / "run", torch.device("cpu"))
+    assert state.step == plan.total_steps == 24
     assert _val_loss(model, train) < before * 0.8
     assert len(state.history) == 4  # one evaluation per epoch
     assert all(h["pr_auc"]["off_topic"] is None for h in state.history)
@@ -263,9 +315,9 @@ def test_training_reduces_loss_on_learnable_toy_set(tiny_base: Path, dataset_dir
 
 def test_train_end_to_end_writes_run_dir(tiny_base: Path, dataset_dir: Path, tmp_path: Path):
     out = tmp_path / "run"
-    result = tr.train(_cfg(tiny_base, dataset_dir, eval_every_steps=3), out)
-    assert result.finished and result.info is not None
+    result = train(_cfg(tiny_base, dataset_dir, eval_every_steps=3), out)
     model, info = CommentClassifier.load(out)
+    assert result.out_dir == out and result.info.thresholds == info.thresholds
     assert isinstance(model, CommentClassifier)
     assert isinstance(info, RunInfo)
     assert set(info.thresholds) == set(LABELS)
@@ -275,24 +327,24 @@ def test_train_end_to_end_writes_run_dir(tiny_base: Path, dataset_dir: Path, tmp
     assert {s["name"]: s["rows"] for s in info.data_sources} == {"toy-a": 24, "toy-b": 24}
     assert {s["name"]: s["commercial_ok"] for s in info.data_sources} == {"toy-a": True, "toy-b": False}
     assert info.training_config["batch_size"] == 8
-    assert info.context_rule["max_length"] == 48
+    assert info.context_rule.max_length == 48
     assert info.extra["best_step"] in [h["step"] for h in info.extra["history"]]
-    assert not (out / tr.STATE_DIR).exists()
-    assert len((out / tr.LOG_NAME).read_text().splitlines()) == len(info.extra["history"])
-    with pytest.raises(tr.TrainError, match="already holds a finished run"):
-        tr.train(_cfg(tiny_base, dataset_dir), out, resume=True)
+    assert not (out / STATE_DIR).exists()
+    assert len((out / LOG_NAME).read_text().splitlines()) == len(info.extra["history"])
+    with pytest.raises(TrainError, match="already holds a finished run"):
+        train(_cfg(tiny_base, dataset_dir), out, resume=True)
 
 
 def test_not_empty_out_dir_is_refused(tiny_base: Path, dataset_dir: Path, tmp_path: Path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "something").write_text("x")
-    with pytest.raises(tr.TrainError, match="pass --resume"):
-        tr.train(_cfg(tiny_base, dataset_dir), out)
+    with pytest.raises(TrainError, match="pass --resume"):
+        train(_cfg(tiny_base, dataset_dir), out)
 
 
 def test_threshold_mode_precision(tiny_base: Path, dataset_dir: Path, tmp_path: Path):
-    result = tr.train(
+    result = train(
         _cfg(tiny_base, dataset_dir, threshold_mode="precision", target_precision=0.99, calibrate=False),
         tmp_path / "run",
     )
@@ -314,16 +366,21 @@ def test_resume_gives_the_same_weights(tiny_base: Path, dataset_dir: Path, tmp_p
         freeze_word_embeddings=True,
         unfreeze_embeddings_last_epoch=True,
     )
-    straight = tr.train(cfg, tmp_path / "a")
-    part = tr.train(cfg, tmp_path / "b", stop_at_step=5)  # "killed" after step 5; last checkpoint at 4
-    assert not part.finished
-    assert (tmp_path / "b" / tr.STATE_DIR / tr.CHECKPOINT_DIR / "optimizer.safetensors").is_file()
-    with pytest.raises(tr.TrainError, match="config differs"):
-        tr.train(
-            _cfg(tiny_base, dataset_dir, epochs=4, checkpoint_every_steps=2), tmp_path / "b", resume=True
-        )
-    resumed = tr.train(cfg, tmp_path / "b", resume=True)
-    assert resumed.finished and straight.info is not None and resumed.info is not None
+    straight = train(cfg, tmp_path / "a")
+
+    def interrupt_after_step_5(step: int, total: int, loss: float) -> None:
+        if step == 5:
+            raise KeyboardInterrupt  # as Ctrl-C would, after step 5; the last checkpoint is step 4's
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "b", on_step=interrupt_after_step_5)
+    assert (tmp_path / "b" / STATE_DIR / CHECKPOINT_DIR / "optimizer.safetensors").is_file()
+    assert not (tmp_path / "b" / WEIGHTS_NAME).exists()
+    saved = json.loads((tmp_path / "b" / STATE_DIR / CHECKPOINT_DIR / "state.json").read_text())
+    assert saved["train_state"]["step"] == 4
+    with pytest.raises(TrainError, match="config differs"):
+        train(_cfg(tiny_base, dataset_dir, epochs=4, checkpoint_every_steps=2), tmp_path / "b", resume=True)
+    resumed = train(cfg, tmp_path / "b", resume=True)
     a = load_file(str(tmp_path / "a" / WEIGHTS_NAME))
     b = load_file(str(tmp_path / "b" / WEIGHTS_NAME))
     assert a.keys() == b.keys()
@@ -340,10 +397,10 @@ def test_sparse_embedding_unfreeze_last_epoch(tiny_base: Path, dataset_dir: Path
         tiny_base, dataset_dir, epochs=2, freeze_word_embeddings=True, unfreeze_embeddings_last_epoch=True
     )
     tok = Tokenizer.from_file(str(tiny_base / "tokenizer.json"))
-    train = tr.encode_records(tok, tr.read_split(dataset_dir, "train"), cfg.rule)
+    train = encode_records(tok, read_split(dataset_dir, "train"), cfg.rule)
     torch.manual_seed(0)
     model = CommentClassifier.from_base(tiny_base)
-    emb = tr.word_embeddings(model)
+    emb = word_embeddings(model)
     start = emb.weight.detach().clone()
     seen_sparse: list[bool] = []
 
@@ -352,7 +409,7 @@ def test_sparse_embedding_unfreeze_last_epoch(tiny_base: Path, dataset_dir: Path
             assert torch.equal(emb.weight.detach(), start)
         seen_sparse.append(emb.sparse)
 
-    state, plan, _ = tr.run_loop(
+    state, plan = run_loop(
         model, cfg, train, train, tmp_path / "run", torch.device("cpu"), on_step=after_step
     )
     assert plan.unfreeze_step == 6 and state.step == 12
@@ -366,15 +423,14 @@ def test_sparse_embedding_unfreeze_last_epoch(tiny_base: Path, dataset_dir: Path
 
 def test_time_budget_stops_the_run(tiny_base: Path, dataset_dir: Path, tmp_path: Path):
     cfg = _cfg(tiny_base, dataset_dir, epochs=50, max_train_minutes=1e-5)
-    result = tr.train(cfg, tmp_path / "run")
-    assert result.finished and result.info is not None
+    result = train(cfg, tmp_path / "run")
     assert result.info.extra["out_of_time"]
     assert result.state.step < 50 * 6
     assert result.info.extra["history"]  # evaluated before stopping
 
 
 def test_cli_train(tiny_base: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    from commentmod.model.cli import main
+    from commentmod.serving.cli import main
 
     config = tmp_path / "c.yaml"
     config.write_text(
@@ -408,7 +464,7 @@ CPUINFO_ARM = "processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n"
 
 
 def test_cpu_bf16_flags_from_cpuinfo_text():
-    from commentmod.training.hardware import cpu_bf16_flags
+    from commentmod.training.fit.hardware import cpu_bf16_flags
 
     assert cpu_bf16_flags(CPUINFO_AMX) == ["amx_bf16", "avx512_bf16"]
     assert cpu_bf16_flags(CPUINFO_AVX512_BF16) == ["avx512_bf16"]
@@ -418,7 +474,7 @@ def test_cpu_bf16_flags_from_cpuinfo_text():
 
 
 def test_choose_precision_auto_explicit_and_fallback():
-    from commentmod.training.hardware import choose_precision
+    from commentmod.training.fit.hardware import choose_precision
 
     auto = choose_precision("auto", "cpu", ["amx_bf16"], cuda_bf16=False)
     assert (auto.used, auto.reason) == ("bf16", "CPU flags amx_bf16")
@@ -440,7 +496,7 @@ def test_choose_precision_auto_explicit_and_fallback():
 def test_resolve_precision_reads_cpuinfo_and_warns_on_fallback(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
-    from commentmod.training import hardware
+    from commentmod.training.fit import hardware
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(hardware, "read_cpuinfo", lambda path=hardware.CPUINFO: CPUINFO_AMX)
@@ -454,7 +510,7 @@ def test_resolve_precision_reads_cpuinfo_and_warns_on_fallback(
 
 
 def test_threads_follow_the_free_cores():
-    from commentmod.training import hardware
+    from commentmod.training.fit import hardware
 
     def stat(user: int, idle: int) -> str:
         return f"cpu  {user} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\ncpu1 1 0 0 1 0 0 0 0 0 0\n"
@@ -474,7 +530,7 @@ def test_threads_follow_the_free_cores():
 
 @pytest.mark.parametrize(("busy_jiffies", "threads"), [(5, 2), (100, 1)])
 def test_auto_threads_samples_proc_stat(monkeypatch: pytest.MonkeyPatch, busy_jiffies: int, threads: int):
-    from commentmod.training import hardware
+    from commentmod.training.fit import hardware
 
     snapshots = iter(
         [
@@ -495,7 +551,7 @@ def test_auto_threads_samples_proc_stat(monkeypatch: pytest.MonkeyPatch, busy_ji
 
 
 def test_config_precision_key_and_cli_override(tmp_path: Path):
-    from commentmod.training.config import with_overrides
+    from commentmod.training.fit.config import with_overrides
 
     cfg = config_from_dict({"data": {"sources": ["starter"]}})
     assert cfg.precision == "auto"
@@ -508,7 +564,7 @@ def test_config_precision_key_and_cli_override(tmp_path: Path):
 
 
 def test_model_logits_stay_fp32_under_autocast(tiny_base: Path):
-    from commentmod.training.hardware import autocast
+    from commentmod.training.fit.hardware import autocast
 
     torch.manual_seed(0)
     model = CommentClassifier.from_base(tiny_base).eval()
@@ -535,13 +591,13 @@ def test_training_step_per_precision_with_sparse_embeddings(
         tiny_base, dataset_dir, epochs=2, freeze_word_embeddings=True, unfreeze_embeddings_last_epoch=True
     )
     tok = Tokenizer.from_file(str(tiny_base / "tokenizer.json"))
-    train = tr.encode_records(tok, tr.read_split(dataset_dir, "train"), cfg.rule)
+    train = encode_records(tok, read_split(dataset_dir, "train"), cfg.rule)
     torch.manual_seed(0)
     model = CommentClassifier.from_base(tiny_base)
-    emb = tr.word_embeddings(model)
+    emb = word_embeddings(model)
     start = emb.weight.detach().clone()
     losses: list[float] = []
-    state, plan, finished = tr.run_loop(
+    state, plan = run_loop(
         model,
         cfg,
         train,
@@ -551,13 +607,13 @@ def test_training_step_per_precision_with_sparse_embeddings(
         on_step=lambda step, total, loss: losses.append(loss),
         precision=precision,
     )
-    assert finished and len(losses) == state.step == 12 and plan.unfreeze_step == 6
+    assert len(losses) == state.step == 12 and plan.unfreeze_step == 6
     assert all(np.isfinite(losses))
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert emb.sparse and (emb.weight.detach() != start).any(dim=1).sum() > 0
     assert all(h["precision"] == precision for h in state.history)
     assert all(np.isfinite(h["loss"]) for h in state.history)
-    logged = [json.loads(line) for line in (tmp_path / "run" / tr.LOG_NAME).read_text().splitlines()]
+    logged = [json.loads(line) for line in (tmp_path / "run" / LOG_NAME).read_text().splitlines()]
     assert [h["precision"] for h in logged] == [precision] * len(state.history)
 
 
@@ -574,11 +630,11 @@ def test_run_records_precision_and_threads(
     requested: str,
     used: str,
 ):
-    from commentmod.training import hardware
+    from commentmod.training.fit import hardware
 
     monkeypatch.setattr(hardware, "read_cpuinfo", lambda path=hardware.CPUINFO: cpuinfo)
     out = tmp_path / "run"
-    result = tr.train(_cfg(tiny_base, dataset_dir, epochs=1, precision=requested), out)
+    result = train(_cfg(tiny_base, dataset_dir, epochs=1, precision=requested), out)
     assert result.info is not None
     extra = result.info.extra
     assert (extra["precision"], extra["precision_requested"]) == (used, requested)
@@ -588,17 +644,17 @@ def test_run_records_precision_and_threads(
     assert result.info.training_config["precision"] == used  # what the model card shows
     on_disk = RunInfo.load(out)
     assert on_disk.extra["precision"] == used
-    logged = [json.loads(line) for line in (out / tr.LOG_NAME).read_text().splitlines()]
+    logged = [json.loads(line) for line in (out / LOG_NAME).read_text().splitlines()]
     assert logged and all(h["precision"] == used for h in logged)
 
 
 def test_progress_line_and_log_lines_without_a_terminal(
     tiny_base: Path, dataset_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
-    line = tr.progress_line(50, 200, 0.4321, wall_s=100.0, rows_per_s=8.04)
+    line = progress_line(50, 200, 0.4321, wall_s=100.0, rows_per_s=8.04)
     assert line == "step 50/200 loss 0.4321 (2.00 s/step, 8.0 rows/s, ETA 5.0 min)"
-    with caplog.at_level("INFO", logger="commentmod.training.train"):
-        tr.train(_cfg(tiny_base, dataset_dir, epochs=1, precision="fp32"), tmp_path / "run")
+    with caplog.at_level("INFO", logger="commentmod.training.fit"):
+        train(_cfg(tiny_base, dataset_dir, epochs=1, precision="fp32"), tmp_path / "run")
     assert "step 6/6 loss" in caplog.text and "rows/s" in caplog.text and "ETA 0.0 min" in caplog.text
     assert "precision fp32 (requested fp32: fp32 requested)" in caplog.text
 
@@ -606,7 +662,7 @@ def test_progress_line_and_log_lines_without_a_terminal(
 def test_cli_precision_flag_and_no_bar_without_a_terminal(
     tiny_base: Path, dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    from commentmod.model.cli import main
+    from commentmod.serving.cli import main
 
     config = tmp_path / "c.yaml"
     config.write_text(

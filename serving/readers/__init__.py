@@ -12,18 +12,27 @@ from __future__ import annotations
 
 import glob
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
-from commentmod.serving.readers.base import InputRecord, ReaderError, ReaderOptions, error_record
-from commentmod.serving.readers.page import parse_page, read_page
-from commentmod.serving.readers.tabular import read_csv, read_jsonl, read_parquet
-from commentmod.serving.readers.textio import file_head, sniff_encoding
-from commentmod.serving.readers.xml_dumps import read_disqus, read_wxr, root_kind, sniff_xml_kind
+from .base import InputRecord, ReaderError, ReaderOptions, error_record
+from .meter import ReadMeter
+from .page import parse_page, read_page
+from .tabular import read_csv, read_jsonl, read_parquet
+from .textio import file_head, sniff_encoding
+from .xml_dumps import read_disqus, read_wxr, root_kind, sniff_xml_kind
 
 log = logging.getLogger(__name__)
 
-Reader = Callable[[Path, ReaderOptions], Iterator[InputRecord]]
+
+class Reader(Protocol):
+    """A reader: records of one file (``meter``: told how far it has read, for progress)."""
+
+    def __call__(
+        self, path: Path, options: ReaderOptions, *, meter: ReadMeter | None = None
+    ) -> Iterator[InputRecord]: ...
+
 
 READERS: dict[str, Reader] = {
     "jsonl": read_jsonl,
@@ -91,16 +100,20 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
 
 
 def read_file(
-    path: Path, fmt: str = "auto", options: ReaderOptions = ReaderOptions()
+    path: Path,
+    fmt: str = "auto",
+    options: ReaderOptions = ReaderOptions(),
+    meter: ReadMeter | None = None,
 ) -> Iterator[InputRecord]:
     """Records of one file in the given (or detected) format; never raises for what the file
-    contains (see the module docstring). ReaderError only for an unknown format name."""
+    contains (see the module docstring). ReaderError only for an unknown format name.
+    ``meter`` (:class:`ReadMeter`) follows how far the file has been read, for progress."""
     if fmt not in FORMATS:
         raise ReaderError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return _guarded(path, fmt, options)
+    return _guarded(path, fmt, options, meter)
 
 
-def _guarded(path: Path, fmt: str, options: ReaderOptions) -> Iterator[InputRecord]:
+def _guarded(path: Path, fmt: str, options: ReaderOptions, meter: ReadMeter | None) -> Iterator[InputRecord]:
     source = str(path)
     count = 0
     try:
@@ -109,7 +122,7 @@ def _guarded(path: Path, fmt: str, options: ReaderOptions) -> Iterator[InputReco
             actual = root_kind(path)
             if actual != kind:
                 raise ReaderError(f"{path}: --format {kind} given but the file is a {actual} export")
-        for record in READERS[kind](path, options):
+        for record in READERS[kind](path, options, meter=meter):
             count += 1
             yield record
     except (ReaderError, OSError) as exc:
@@ -139,6 +152,7 @@ def read_inputs(
 __all__ = [
     "FORMATS",
     "InputRecord",
+    "ReadMeter",
     "ReaderError",
     "ReaderOptions",
     "detect_format",

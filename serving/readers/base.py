@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from commentmod.model.errors import CommentmodError
+from ...model.errors import CommentmodError
 
 
 class ReaderError(CommentmodError):
@@ -38,8 +38,9 @@ class ReaderError(CommentmodError):
 class InputRecord:
     """One comment read from a dump, with its article context and where it came from.
 
-    ``error`` is set when the record could not be read; the scorer then reports it
-    with status ``error`` and ``location`` instead of failing the run.
+    ``error`` is set when the record could not be read; the pipeline then reports it
+    with status ``error`` and ``location`` instead of failing the run. The Scorer takes the
+    record as it is (its ``id``, ``text``, ``article_title``, ``article_text`` attributes).
     """
 
     id: str | None
@@ -51,15 +52,6 @@ class InputRecord:
     author: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
-
-    def as_item(self) -> dict[str, Any]:
-        """The dict the Scorer accepts."""
-        return {
-            "id": self.id,
-            "text": self.text,
-            "article_title": self.article_title,
-            "article_text": self.article_text,
-        }
 
 
 MIB = 1024 * 1024

@@ -33,9 +33,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from commentmod.serving.readers import page_rules as rules
-from commentmod.serving.readers.base import InputRecord, ReaderOptions, cap, error_record
-from commentmod.serving.readers.textio import decode_text
+from . import page_rules as rules
+from .base import InputRecord, ReaderOptions, cap, error_record
+from .meter import ReadMeter
+from .textio import decode_text
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +328,9 @@ def parse_page(text: str) -> ParsedPage:
     return ParsedPage(title=title, body=body, comments=comments, has_comment_section=section is not None)
 
 
-def read_page(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[InputRecord]:
+def read_page(
+    path: Path, options: ReaderOptions = ReaderOptions(), *, meter: ReadMeter | None = None
+) -> Iterator[InputRecord]:
     """One record per comment found on the page; none when it has none (logged as a warning
     naming the file, with the reason: no comment section found, or an empty one)."""
     source = str(path)
@@ -341,6 +344,8 @@ def read_page(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[
         )
         return
     with path.open("rb") as fh:
+        if meter is not None:
+            meter.watch(fh)
         text = decode_text(fh.read(options.max_page_bytes))
     if "\x00" in text:
         yield error_record(source, source, "could not read the file: it looks binary, not a page text dump")

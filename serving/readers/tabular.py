@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from commentmod.serving.readers.base import (
+from .base import (
     AUTHOR_COLUMNS,
     CONTEXT_COLUMNS,
     ID_COLUMNS,
@@ -30,7 +30,8 @@ from commentmod.serving.readers.base import (
     pick_column,
     scalar_text,
 )
-from commentmod.serving.readers.textio import BLANK, read_lines
+from .meter import ReadMeter
+from .textio import BLANK, read_lines
 
 _CARRIED = ("created_at", "createdAt", "date", "parent", "url", "link", "lang", "language")
 _CACHE_SIZE = 256
@@ -132,11 +133,13 @@ def _parse_json(text: str) -> tuple[Any, str | None]:
         return None, f"invalid JSON ({exc})"
 
 
-def read_jsonl(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[InputRecord]:
+def read_jsonl(
+    path: Path, options: ReaderOptions = ReaderOptions(), *, meter: ReadMeter | None = None
+) -> Iterator[InputRecord]:
     """One JSON object per line; blank lines are skipped; every other line gives one record."""
     source = str(path)
     cache: dict[tuple[str, ...], Columns] = {}
-    for lineno, line, problem in read_lines(path, options.max_record_bytes):
+    for lineno, line, problem in read_lines(path, options.max_record_bytes, meter=meter):
         location = f"{source}:{lineno}"
         if line is None:
             yield error_record(source, location, problem or "unreadable line")
@@ -174,8 +177,10 @@ class _CsvLines:
     the broken field is never read as rows. ``new_row`` is called before each row; ``row_first``
     is then the line number where it starts."""
 
-    def __init__(self, path: Path, options: ReaderOptions):
-        self._lines = read_lines(path, options.max_record_bytes, errors="surrogateescape", newline="")
+    def __init__(self, path: Path, options: ReaderOptions, meter: ReadMeter | None = None):
+        self._lines = read_lines(
+            path, options.max_record_bytes, errors="surrogateescape", newline="", meter=meter
+        )
         self._limit = options.max_record_bytes
         self.problem: str | None = None
         self.row_first: int | None = None
@@ -207,10 +212,12 @@ class _CsvLines:
                 yield line
 
 
-def read_csv(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[InputRecord]:
+def read_csv(
+    path: Path, options: ReaderOptions = ReaderOptions(), *, meter: ReadMeter | None = None
+) -> Iterator[InputRecord]:
     """CSV with a header row; delimiter sniffed (``,`` ``;`` tab) unless given; bad rows become errors."""
     source = str(path)
-    lines = _CsvLines(path, options)
+    lines = _CsvLines(path, options, meter)
     line_iter = iter(lines)
     first = next(line_iter, None)
     if first is None:
@@ -280,7 +287,11 @@ def _csv_rows(
 
 
 def read_parquet(
-    path: Path, options: ReaderOptions = ReaderOptions(), batch_rows: int = 2048
+    path: Path,
+    options: ReaderOptions = ReaderOptions(),
+    batch_rows: int = 2048,
+    *,
+    meter: ReadMeter | None = None,
 ) -> Iterator[InputRecord]:
     """Parquet, streamed in row batches with pyarrow, only the needed columns; a row group that
     cannot be read is one error record and the next row group is read."""
@@ -319,3 +330,5 @@ def read_parquet(
                 f"row group {group} could not be read ({exc}); rows {row + done + 1}-{row + size} skipped",
             )
         row += size
+        if meter is not None:
+            meter.reached(row / max(1, sum(sizes)))

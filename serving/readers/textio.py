@@ -10,9 +10,12 @@ with NUL high bytes) are decoded with undecodable bytes as U+FFFD.
 from __future__ import annotations
 
 import codecs
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from .meter import ReadMeter
 
 # UTF-32 LE first: its BOM starts with the UTF-16 LE BOM
 _BOMS = (
@@ -71,20 +74,30 @@ def _skip_rest(fh: IO[bytes] | IO[str]) -> None:
 
 
 def read_lines(
-    path: Path, max_bytes: int, errors: str = "strict", newline: str | None = None
+    path: Path,
+    max_bytes: int,
+    errors: str = "strict",
+    newline: str | None = None,
+    meter: ReadMeter | None = None,
 ) -> Iterator[tuple[int, str | None, str | None]]:
     """``(line number, text, error)`` per line; ``text`` is None when ``error`` is set.
 
     ``errors="strict"``: invalid UTF-8 makes the line an error; ``"surrogateescape"``: bad bytes
     become lone surrogates (the caller reports them). ``newline`` as for :func:`open` (UTF-16/32).
+    ``meter``: told the handle the file is read through (progress in bytes).
     """
     codec, skip = sniff_encoding(file_head(path))
     if codec == "utf-8":
-        yield from _utf8_lines(path, skip, max_bytes, errors)
+        yield from _utf8_lines(path, skip, max_bytes, errors, meter)
         return
     unit = 4 if codec == "utf-32" else 2
     limit = max(1, max_bytes // unit)
-    with open(path, encoding=codec, errors="replace", newline=newline) as fh:
+    with (
+        path.open("rb") as raw,
+        io.TextIOWrapper(raw, encoding=codec, errors="replace", newline=newline) as fh,
+    ):
+        if meter is not None:
+            meter.watch(raw)
         lineno = 0
         while line := fh.readline(limit + 1):
             lineno += 1
@@ -96,9 +109,11 @@ def read_lines(
 
 
 def _utf8_lines(
-    path: Path, skip: int, max_bytes: int, errors: str
+    path: Path, skip: int, max_bytes: int, errors: str, meter: ReadMeter | None
 ) -> Iterator[tuple[int, str | None, str | None]]:
     with path.open("rb") as fh:
+        if meter is not None:
+            meter.watch(fh)
         fh.seek(skip)
         lineno = 0
         while raw := fh.readline(max_bytes + 1):

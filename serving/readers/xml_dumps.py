@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 
-from commentmod.serving.readers.base import (
+from .base import (
     InputRecord,
     ReaderError,
     ReaderOptions,
@@ -30,8 +30,9 @@ from commentmod.serving.readers.base import (
     clean_text,
     error_record,
 )
-from commentmod.serving.readers.html_text import element_html, html_to_text
-from commentmod.serving.readers.xml_stream import Ended, XmlStop, local, namespace, root_name, stream
+from .html_text import element_html, html_to_text
+from .meter import ReadMeter
+from .xml_stream import Ended, XmlStop, local, namespace, root_name, stream
 
 DSQ_NS = "http://disqus.com/disqus-internals"
 WP_NS_PREFIX = "http://wordpress.org/export/"
@@ -120,10 +121,6 @@ def _is_thread(stack: list[str]) -> bool:
     return len(stack) == 2 and local(stack[1]) == "thread"
 
 
-def _is_post(stack: list[str]) -> bool:
-    return len(stack) == 2 and local(stack[1]) == "post"
-
-
 def _add_thread(threads: dict[str, dict[str, str | None]], elem: Element, options: ReaderOptions) -> None:
     tid = _dsq_id(elem)
     if tid is not None:
@@ -157,48 +154,40 @@ def _post_record(ended: Ended, threads: dict[str, dict[str, str | None]], source
     return _disqus_post(ended.elem, threads, source, location)
 
 
-def read_disqus(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[InputRecord]:
+def read_disqus(
+    path: Path, options: ReaderOptions = ReaderOptions(), *, meter: ReadMeter | None = None
+) -> Iterator[InputRecord]:
     """Posts of a Disqus export, each joined to its thread (title, link, message as context).
 
-    One pass while every post's thread has been seen before it (Disqus writes threads first);
-    at the first post whose thread has not been seen, the whole thread table is read in a
-    second pass and the posts go on from there in a third, in file order."""
+    One pass while every post's thread has been seen before it (Disqus writes threads first). At
+    the first post whose thread has not been seen, the thread table is read whole by a second
+    pass over the file (threads only) and the first pass goes on: each post is parsed once."""
     source = str(path)
     threads: dict[str, dict[str, str | None]] = {}
+    table_read = False
     count = 0
-    events = stream(path, _is_top, options, unit_depth=2)
+    events = stream(path, _is_top, options, unit_depth=2, meter=meter)
     try:
         for ended in events:
             name = local(ended.tag)
             if name == "thread" and ended.elem is not None:
                 _add_thread(threads, ended.elem, options)
             elif name == "post":
-                tid = None if ended.elem is None else _dsq_id(_child(ended.elem, "thread"))
-                if tid is not None and tid not in threads:
-                    break
+                if not table_read and _thread_unseen(ended, threads):
+                    threads.update(_disqus_threads(path, options))
+                    table_read = True
                 count += 1
                 yield _post_record(ended, threads, source)
-        else:
-            return
     except XmlStop as exc:
         yield _stop_record(source, exc, count)
-        return
     finally:
         events.close()
-    yield from _later_posts(path, options, count)
 
 
-def _later_posts(path: Path, options: ReaderOptions, skip: int) -> Iterator[InputRecord]:
-    source = str(path)
-    threads = _disqus_threads(path, options)
-    count = 0
-    try:
-        for ended in stream(path, _is_post, options, unit_depth=2):
-            count += 1
-            if count > skip:
-                yield _post_record(ended, threads, source)
-    except XmlStop as exc:
-        yield _stop_record(source, exc, count)
+def _thread_unseen(ended: Ended, threads: dict[str, dict[str, str | None]]) -> bool:
+    """A post naming a thread not in the table (yet)."""
+    tid = None if ended.elem is None else _dsq_id(_child(ended.elem, "thread"))
+    return tid is not None and tid not in threads
 
 
 def _disqus_post(
@@ -251,7 +240,9 @@ def _wp(elem: Element, name: str) -> str | None:
     return None
 
 
-def read_wxr(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[InputRecord]:
+def read_wxr(
+    path: Path, options: ReaderOptions = ReaderOptions(), *, meter: ReadMeter | None = None
+) -> Iterator[InputRecord]:
     """Comments of a WordPress WXR export; each item's title and content are the context.
 
     Comments are yielded as they are read, with the item fields read before them (WordPress
@@ -260,7 +251,7 @@ def read_wxr(path: Path, options: ReaderOptions = ReaderOptions()) -> Iterator[I
     item: dict[str, str | None] = {}
     count = 0
     try:
-        for ended in stream(path, _is_item_child, options, emit_depth=3, unit_depth=4):
+        for ended in stream(path, _is_item_child, options, emit_depth=3, unit_depth=4, meter=meter):
             if ended.elem is None:
                 if ended.depth == 3 and local(ended.tag) == "item":
                     item = {}
@@ -299,8 +290,8 @@ def _wxr_comment(
         text=_visible(content),
         source=source,
         location=location,
-        article_title=clean_text(item["title"]) if item.get("title") else None,
-        article_text=clean_text(item["body"]) if item.get("body") else None,
+        article_title=clean_text(title) if (title := item.get("title")) else None,
+        article_text=clean_text(body) if (body := item.get("body")) else None,
         author=((_wp(elem, "comment_author") or "").strip()[:200]) or None,
         meta=clean_meta(
             {

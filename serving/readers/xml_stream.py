@@ -26,7 +26,7 @@ Just over 400 lines: the parser target and the recovery that restarts it share t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 from xml.etree.ElementTree import Element, ParseError, SubElement
@@ -34,9 +34,10 @@ from xml.etree.ElementTree import Element, ParseError, SubElement
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
-from commentmod.model.errors import CommentmodError
-from commentmod.serving.readers.base import ReaderOptions
-from commentmod.serving.readers.xml_bytes import (
+from ...model.errors import CommentmodError
+from .base import ReaderOptions
+from .meter import ReadMeter
+from .xml_bytes import (
     CLOSERS,
     QNAME,
     find,
@@ -250,16 +251,20 @@ def stream(
     options: ReaderOptions,
     emit_depth: int = 0,
     unit_depth: int | None = None,
-) -> Iterator[Ended]:
+    meter: ReadMeter | None = None,
+) -> Generator[Ended, None, None]:
     """Ended record elements of ``path`` in document order (and ends of non-record elements at
     depth <= ``emit_depth``); raises :class:`XmlStop` where reading stops, after yielding
     everything complete before that point. With ``unit_depth``, a limit hit inside an element at
     that depth skips that element (see the module docstring): a record is delivered with its
-    ``problem`` set (``elem`` None when the limit hit at its start tag) and reading goes on."""
+    ``problem`` set (``elem`` None when the limit hit at its start tag) and reading goes on.
+    ``meter``: told the handle the file is read through (progress in bytes)."""
     target = _Target(is_record, options, emit_depth, unit_depth)
     parser = _parser(target)
     fed = 0
     with path.open("rb") as fh:
+        if meter is not None:
+            meter.watch(fh)
         while True:
             chunk = fh.read(CHUNK)
             stop = None

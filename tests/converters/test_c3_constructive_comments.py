@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.c3_constructive_comments import convert, parse_votes
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.c3_constructive_comments import convert, parse_votes
 
-DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "c3-constructive-comments"
+DATASET = "c3-constructive-comments"  # folder under the data root (../shared/datasets)
 
 HEADER = (
     "article_id,comment_author,comment_counter,comment_text,njudgements_constructiveness_expt,"
@@ -109,9 +110,8 @@ def test_bad_input_raises(tmp_path: Path) -> None:
         list(convert(tmp_path / "missing"))
 
 
-@pytest.mark.skipif(not DATASET.is_dir(), reason=f"{DATASET} not present")
-def test_real_dataset() -> None:
-    recs = list(get_converter("c3_constructive_comments")(DATASET))
+def test_real_dataset(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("c3_constructive_comments")(shared_dataset(DATASET)))
     assert 9000 <= len(recs) <= 12000  # PROVENANCE: 9857 rows in this copy
     for name in ("abusive", "mocking", "off_topic"):
         counts = collections.Counter(r.labels[name] for r in recs)

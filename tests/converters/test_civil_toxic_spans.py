@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.civil_toxic_spans import convert, span_segments
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.civil_toxic_spans import convert, span_segments
 
-DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "civil-toxic-spans"
+DATASET = "civil-toxic-spans"  # folder under the data root (../shared/datasets)
 
 TRAIN = (
     "spans,text\r\n"
@@ -58,9 +59,8 @@ def test_span_segments_and_bad_spans(tmp_path: Path) -> None:
         list(convert(folder, splits=("train",)))
 
 
-@pytest.mark.skipif(not DATASET.is_dir(), reason=f"{DATASET} not present")
-def test_real_dataset() -> None:
-    recs = list(get_converter("civil_toxic_spans")(DATASET))
+def test_real_dataset(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("civil_toxic_spans")(shared_dataset(DATASET)))
     assert 8000 <= len(recs) <= 8700  # PROVENANCE: 7936 train + 689 trial here
     counts = collections.Counter(r.labels["abusive"] for r in recs)
     assert counts[0] == 0 and counts[1] > 7000 and set(counts) <= {1, None}

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from commentmod.model.errors import CommentmodError
-from commentmod.training.converters._common import (
+from commentmod.training.data.converters._common import (
     ConverterError,
     UniqueIds,
     any_label,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from commentmod.model.record import CommentRecord
-from commentmod.training.converters._dedup import merge_duplicates, merge_labels, merged
+from commentmod.training.data.converters._dedup import merge_duplicates, merge_labels, merged
 
 
 def _rec(rid: str, text: str, title: str | None = None, **labels: int | None) -> CommentRecord:

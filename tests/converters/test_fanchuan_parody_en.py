@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.fanchuan_parody_en import convert, thread_roots
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.fanchuan_parody_en import convert, thread_roots
 
 SOURCE = "fanchuan-parody-en"
 HEAD = "id,comment_id,parent_comment_id,user_id,parent_user_id,parent_content,content,support,parody\n"
@@ -74,12 +75,12 @@ def test_thread_roots() -> None:
     assert roots["c"] == roots["b"] == roots["a"] and roots["d"] == "d" and roots["e"] == roots["x"]
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    recs = list(get_converter("fanchuan_parody_en")(shared_dir / "datasets" / SOURCE))
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("fanchuan_parody_en")(shared_dataset(SOURCE)))
     # PROVENANCE: parody in train + val: Reddit 74 + 52, TikTok 37 + 20
     assert collections.Counter(r.id.split(":")[1] for r in recs) == {"reddit": 126, "tiktok": 57}
     assert all(r.labels["mocking"] == 1 for r in recs)
     assert 60 <= sum(1 for r in recs if r.article_text) <= 120
-    every = list(get_converter("fanchuan_parody_en")(shared_dir / "datasets" / SOURCE, non_parody_as=0))
+    every = list(get_converter("fanchuan_parody_en")(shared_dataset(SOURCE), non_parody_as=0))
     assert len(every) == 2115  # 972 + 1144 rows, one with empty content
     assert collections.Counter(r.labels["mocking"] for r in every)[0] == 2115 - 183

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import collections
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.figlang2020_sarcasm_reddit_twitter import clean_turn, convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.figlang2020_sarcasm_reddit_twitter import clean_turn, convert
 
 SOURCE = "figlang2020-sarcasm-reddit-twitter"
 REDDIT = [
@@ -108,8 +109,8 @@ def test_clean_turn_rejoins_split_emoji_sequences() -> None:
     assert clean_turn(raw, strip_mentions=True) == "I can ’ t wait 🤦🏾\u200d♂\ufe0f ok ✌\ufe0f"
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    recs = list(get_converter("figlang2020_sarcasm_reddit_twitter")(shared_dir / "datasets" / SOURCE))
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("figlang2020_sarcasm_reddit_twitter")(shared_dataset(SOURCE)))
     counts = collections.Counter((r.id.split(":")[1], r.labels["mocking"]) for r in recs)
     # PROVENANCE: reddit 2200/2200; twitter 2500 sarcastic, one of them also labelled NOT_SARCASM (dropped)
     assert counts == {("reddit", 1): 2200, ("reddit", 0): 2200, ("twitter", 1): 2499}

@@ -2,15 +2,16 @@ from __future__ import annotations
 
 import collections
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.fox_news_comments import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.fox_news_comments import convert
 
-DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "fox-news-comments"
+DATASET = "fox-news-comments"  # folder under the data root (../shared/datasets)
 
 TITLE = "Navy names ship after gay rights advocate Harvey Milk"
 META = "The Navy will name a ship after Harvey Milk, the \u201cgay rights\u201d pioneer."
@@ -60,9 +61,8 @@ def test_bad_label_raises(tmp_path: Path) -> None:
         list(convert(folder, non_hateful_as=1))
 
 
-@pytest.mark.skipif(not DATASET.is_dir(), reason=f"{DATASET} not present")
-def test_real_dataset() -> None:
-    recs = list(get_converter("fox_news_comments")(DATASET))
+def test_real_dataset(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("fox_news_comments")(shared_dataset(DATASET)))
     assert 1200 <= len(recs) <= 1528  # PROVENANCE: 1268 rows in this copy
     counts = collections.Counter(r.labels["abusive"] for r in recs)
     assert set(counts) == {0, 1} and 250 <= counts[1] <= 435

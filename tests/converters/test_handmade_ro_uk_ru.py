@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.handmade_ro_uk_ru import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.handmade_ro_uk_ru import convert
 
 
 def _row(i: int, **over: object) -> dict[str, object]:
@@ -79,10 +80,8 @@ def test_registered_under_its_catalog_name() -> None:
     assert get_converter("handmade_ro_uk_ru") is convert
 
 
-def test_real_folder_counts(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "handmade-ro-uk-ru"
-    if not folder.is_dir():
-        pytest.skip("handmade-ro-uk-ru not present")
+def test_real_folder_counts(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("handmade-ro-uk-ru")
     recs = list(convert(folder))
     langs = {lang: sum(r.lang == lang for r in recs) for lang in ("ro", "uk", "ru")}
     assert langs == {"ro": 72, "uk": 34, "ru": 24}  # PROVENANCE.md: 130 rows (hm-103 on added)

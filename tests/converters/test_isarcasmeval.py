@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.isarcasmeval import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.isarcasmeval import convert
 
-DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "isarcasmeval"
+DATASET = "isarcasmeval"  # folder under the data root (../shared/datasets)
 
 EN = (
     ",tweet,sarcastic,rephrase,sarcasm,irony,satire,understatement,overstatement,rhetorical_question\r\n"
@@ -70,9 +71,8 @@ def test_parameters(tmp_path: Path) -> None:
         list(convert(folder, mocking_categories=("snark",)))
 
 
-@pytest.mark.skipif(not DATASET.is_dir(), reason=f"{DATASET} not present")
-def test_real_dataset() -> None:
-    recs = list(get_converter("isarcasmeval")(DATASET))
+def test_real_dataset(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("isarcasmeval")(shared_dataset(DATASET)))
     assert 6000 <= len(recs) <= 6570  # PROVENANCE: 3467 en + 3102 ar here (1 empty tweet)
     assert collections.Counter(r.lang for r in recs).keys() == {"en", "ar"}
     counts = collections.Counter(r.labels["mocking"] for r in recs)

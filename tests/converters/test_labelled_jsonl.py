@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
 
 
 def test_own_labels_keep_none_and_context(tmp_path: Path) -> None:

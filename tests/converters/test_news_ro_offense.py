@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.news_ro_offense import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.news_ro_offense import convert
 
-DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "news-ro-offense"
+DATASET = "news-ro-offense"  # folder under the data root (../shared/datasets)
 
 ARTICLES = (
     "content_id,article_date,Title,Tags,Content\r\n"
@@ -57,9 +58,8 @@ def test_unknown_label_raises(tmp_path: Path) -> None:
         list(convert(_write(tmp_path / "nro", bad)))
 
 
-@pytest.mark.skipif(not DATASET.is_dir(), reason=f"{DATASET} not present")
-def test_real_dataset() -> None:
-    recs = list(get_converter("news_ro_offense")(DATASET))
+def test_real_dataset(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("news_ro_offense")(shared_dataset(DATASET)))
     assert 2500 <= len(recs) <= 4053  # PROVENANCE: 2753 comments in this copy
     counts = collections.Counter(r.labels["abusive"] for r in recs)
     assert set(counts) == {0, 1} and 700 <= counts[1] <= 1400

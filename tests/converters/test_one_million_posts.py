@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.one_million_posts import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.one_million_posts import convert
 
-DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "one-million-posts"
+DATASET = "one-million-posts"  # folder under the data root (../shared/datasets)
 
 HEADER = (
     "ID_Post,ID_Parent_Post,ID_Article,ID_User,CreatedAt,Status,Headline,Body,"
@@ -90,9 +91,8 @@ def test_conflicting_values_raise(tmp_path: Path) -> None:
         list(convert(folder))
 
 
-@pytest.mark.skipif(not DATASET.is_dir(), reason=f"{DATASET} not present")
-def test_real_dataset() -> None:
-    recs = list(get_converter("one_million_posts")(DATASET))
+def test_real_dataset(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("one_million_posts")(shared_dataset(DATASET)))
     assert 2400 <= len(recs) <= 3599  # PROVENANCE: 3599 posts with OffTopic labels in the full original
     for name in ("abusive", "off_topic"):
         counts = collections.Counter(r.labels[name] for r in recs)

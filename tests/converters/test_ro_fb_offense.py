@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.ro_fb_offense import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.ro_fb_offense import convert
 
-DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "ro-fb-offense"
+DATASET = "ro-fb-offense"  # folder under the data root (../shared/datasets)
 
 TRAIN = (
     "sender,no_reacts,text,label\r\n"
@@ -45,9 +46,8 @@ def test_missing_column_raises(tmp_path: Path) -> None:
         list(convert(_write(tmp_path / "fb", "sender,text\r\n$USER1,x\r\n")))
 
 
-@pytest.mark.skipif(not DATASET.is_dir(), reason=f"{DATASET} not present")
-def test_real_dataset() -> None:
-    recs = list(get_converter("ro_fb_offense")(DATASET))
+def test_real_dataset(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("ro_fb_offense")(shared_dataset(DATASET)))
     assert 3400 <= len(recs) <= 3564  # PROVENANCE: 3560 rows in this copy
     counts = collections.Counter(r.labels["abusive"] for r in recs)
     assert set(counts) == {0, 1} and 1300 <= counts[1] <= 1500

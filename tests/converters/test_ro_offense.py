@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.ro_offense import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.ro_offense import convert
 
-DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "ro-offense"
+DATASET = "ro-offense"  # folder under the data root (../shared/datasets)
 
 TRAIN = (
     "id,text,label\r\n"
@@ -51,9 +52,8 @@ def test_unknown_class_raises(tmp_path: Path) -> None:
         list(convert(tmp_path / "rof", profanity_as=2))
 
 
-@pytest.mark.skipif(not DATASET.is_dir(), reason=f"{DATASET} not present")
-def test_real_dataset() -> None:
-    recs = list(get_converter("ro_offense")(DATASET))
+def test_real_dataset(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("ro_offense")(shared_dataset(DATASET)))
     assert 9500 <= len(recs) <= 9953  # PROVENANCE: 9948 rows in this copy
     counts = collections.Counter(r.labels["abusive"] for r in recs)
     assert set(counts) == {0, 1} and 5800 <= counts[1] <= 6400 and 3400 <= counts[0] <= 3700

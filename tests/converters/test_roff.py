@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.roff import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.roff import convert
 
 HEADER = "Tweet\tOffensive\tTargeted\tTarget\r\n"
 
@@ -66,10 +67,8 @@ def test_bad_tag_and_missing_file(tmp_path: Path) -> None:
         list(convert(tmp_path / "empty"))
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "roff"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("roff")
     records = list(get_converter("roff")(folder))
     assert 3700 <= len(records) <= 3913  # 3913 rows here, ~25 exact repeats in the original
     assert len({r.id for r in records}) == len(records)

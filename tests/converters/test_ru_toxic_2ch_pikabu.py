@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.ru_toxic_2ch_pikabu import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.ru_toxic_2ch_pikabu import convert
 
 
 def _write(path: Path, rows: list[tuple[str, str]]) -> None:
@@ -54,10 +55,8 @@ def test_conflicting_repeat_dropped_and_errors(tmp_path: Path) -> None:
         list(convert(tmp_path / "nothing"))
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "ru-toxic-2ch-pikabu"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("ru-toxic-2ch-pikabu")
     records = list(get_converter("ru_toxic_2ch_pikabu")(folder))
     assert 12400 <= len(records) <= 12924  # 11487 + 1437 rows here
     abusive = [r.labels["abusive"] for r in records]

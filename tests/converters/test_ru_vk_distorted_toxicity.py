@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from commentmod.training.converters import get_converter
-from commentmod.training.converters.ru_vk_distorted_toxicity import convert, strip_vk_mentions
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters.ru_vk_distorted_toxicity import convert, strip_vk_mentions
 
 HEADER = ["comment_id", "source", "comments", "distortion", "toxicity", "corrected"]
 
@@ -55,10 +54,8 @@ def test_params(tmp_path: Path) -> None:
     assert strip_vk_mentions("[club1|Группа], привет") == "Группа, привет"
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "ru-vk-distorted-toxicity"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("ru-vk-distorted-toxicity")
     records = list(get_converter("ru_vk_distorted_toxicity")(folder))
     assert 2100 <= len(records) <= 2422  # 2422 rows here, ~100 empty, ~150 repeated texts
     abusive = [r.labels["abusive"] for r in records]

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.sarcasm_v2_iac import convert, replace_emoticons
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.sarcasm_v2_iac import convert, replace_emoticons
 
 SOURCE = "sarcasm-v2-iac"
 CSV = (
@@ -70,8 +71,8 @@ def test_replace_emoticons_handles_runs_and_glued_words() -> None:
     assert replace_emoticons("plain text", "strip") == "plain text"
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    recs = list(get_converter("sarcasm_v2_iac")(shared_dir / "datasets" / SOURCE))
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    recs = list(get_converter("sarcasm_v2_iac")(shared_dataset(SOURCE)))
     counts = collections.Counter(r.labels["mocking"] for r in recs)
     # 3744 rows here (80% of 4692), 1888 sarc; repeats of the same reply (GEN + RQ) merged
     assert 3650 <= len(recs) <= 3744 and 1800 <= counts[1] <= 1888 and counts[0] >= 1800

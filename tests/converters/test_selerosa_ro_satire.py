@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from commentmod.training.converters import get_converter
-from commentmod.training.converters.selerosa_ro_satire import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters.selerosa_ro_satire import convert
 
 HEADER = ["index", "news_id", "sentence", "domain", "label_0", "label_1", "label_2", "label", "split"]
 ROWS = [
@@ -42,10 +41,8 @@ def test_majority_reproduces_label_column(tmp_path: Path) -> None:
     assert [r.labels["mocking"] for r in records] == [int(row[7]) for row in ROWS]
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "selerosa-ro-satire"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("selerosa-ro-satire")
     records = list(get_converter("selerosa_ro_satire")(folder))
     assert 11700 <= len(records) <= 11797  # 11797 rows here
     mocking = [r.labels["mocking"] for r in records]

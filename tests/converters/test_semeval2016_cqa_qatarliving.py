@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.semeval2016_cqa_qatarliving import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.semeval2016_cqa_qatarliving import convert
 
 HEADER = [
     "split", "ORGQ_ID", "RELQ_ID", "RELQ_CATEGORY", "RelQSubject", "RelQBody", "RELC_ID", "RELC_USERID",
@@ -79,10 +80,8 @@ def test_unknown_relevance(tmp_path: Path) -> None:
         list(convert(_write(tmp_path, [_row("Q1", "Q1_R1", "Q1_R1_C1", "x", "Meh")])))
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "semeval2016-cqa-qatarliving"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("semeval2016-cqa-qatarliving")
     records = list(get_converter("semeval2016_cqa_qatarliving")(folder))
     assert 4500 <= len(records) <= 5394  # 5394 rows here, repeated threads merged
     off = [r.labels["off_topic"] for r in records]

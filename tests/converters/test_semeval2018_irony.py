@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.semeval2018_irony import FILE, convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.semeval2018_irony import FILE, convert
 
 HEADER = "Tweet Index\tLabel\tTweet text\n"
 LINES = [
@@ -48,10 +49,8 @@ def test_params_and_errors(tmp_path: Path) -> None:
         list(convert(bad))
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "semeval2018-irony"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("semeval2018-irony")
     records = list(get_converter("semeval2018_irony")(folder))
     assert 3800 <= len(records) <= 3834  # 3834 tweets (3817 if quotes were honoured)
     mocking = [r.labels["mocking"] for r in records]

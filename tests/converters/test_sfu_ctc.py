@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters.sfu_ctc import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters.sfu_ctc import convert
 
 HEADER_LINE = (  # the CrowdFlower export header, verbatim
     "_unit_id,_golden,_unit_state,_trusted_judgments,_last_judgment_at,did_you_read_the_article,"
@@ -70,10 +71,8 @@ def test_thresholds(tmp_path: Path) -> None:
         list(convert(tmp_path, clean_max_level=3, abusive_min_level=3))
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "sfu-ctc"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("sfu-ctc")
     records = list(get_converter("sfu_ctc")(folder))
     assert 1100 <= len(records) <= 1118  # 1118 rows here
     abusive = [r.labels["abusive"] for r in records]

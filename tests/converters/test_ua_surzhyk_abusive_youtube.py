@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.ua_surzhyk_abusive_youtube import convert, guess_lang
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.ua_surzhyk_abusive_youtube import convert, guess_lang
 
 RAW = (
     "id,video_id,author,text,abusive\r\n"
@@ -51,10 +52,8 @@ def test_guess_lang_and_bad_label(tmp_path: Path) -> None:
         list(convert(_write(tmp_path / "b", "id,video_id,author,text,abusive\r\na,v,x,текст,maybe\r\n")))
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "ua-surzhyk-abusive-youtube"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("ua-surzhyk-abusive-youtube")
     records = list(get_converter("ua_surzhyk_abusive_youtube")(folder))
     assert 1700 <= len(records) <= 1795  # 1795 rows here, ~35 repeated texts
     abusive = [r.labels["abusive"] for r in records]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from commentmod.training.converters import get_converter
-from commentmod.training.converters.ucc_unhealthy import convert
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters.ucc_unhealthy import convert
 
 ATTRS = [
     "antagonize", "condescending", "dismissive", "generalisation", "generalisation_unfair", "healthy",
@@ -76,10 +75,8 @@ def test_params(tmp_path: Path) -> None:
     assert got["4"] == (0, 0) and got["5"] == (0, 0) and got["6"] == (0, 0) and got["7"] == (0, 1)
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "ucc-unhealthy"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("ucc-unhealthy")
     records = list(get_converter("ucc_unhealthy")(folder))
     assert 4300 <= len(records) <= 4413  # 4413 rows of val.csv here
     abusive = [r.labels["abusive"] for r in records]

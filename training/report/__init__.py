@@ -1,0 +1,1 @@
+"""Reports: evaluation metrics and EVALUATION.md, the shortcut probe, the model card."""
