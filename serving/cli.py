@@ -23,9 +23,15 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "hybrid": ("commentmod.training.cli.hybrid", "Fit the hybrid's per-label stacker on validation."),
     "evaluate": ("commentmod.training.cli.evaluate", "Evaluate the shipped hybrid, transformer and n-gram."),
     "export": ("commentmod.training.cli.export", "Export a trained model to a verified ONNX artifact."),
-    "labels": ("commentmod.training.cli.labels", "Import moderators' decisions into a label store; stats."),
+    "labels": (
+        "commentmod.training.cli.labels",
+        "Moderators' decisions: import into a label store, stats, export Label Studio tasks.",
+    ),
+    "retrain": ("commentmod.training.cli.retrain", "Refit a run on the label store, gate it, promote it."),
+    "models": ("commentmod.serving.cli_models", "List artifacts: version, parent, date, headline metrics."),
     "score": ("commentmod.serving.cli_score", "Score comment dumps (JSONL/CSV/Parquet/Disqus/WXR/pages)."),
     "serve": ("commentmod.serving.cli_serve", "Serve an artifact over HTTP (needs the [http] extra)."),
+    "stories": ("commentmod.serving.cli_stories", "Import articles (WXR/Disqus/CSV) for the Coral endpoint."),
 }
 
 

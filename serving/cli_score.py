@@ -100,6 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         limits.add_argument(
             flag, type=positive_int, default=default, metavar="N", help=f"{text} (default {default:,})"
         )
+    from .cli_spark import add_engine_arguments  # --engine spark (serving/cli_spark.py)
+
+    add_engine_arguments(parser)
 
 
 def _dest(flag: str) -> str:
@@ -143,6 +146,10 @@ def format_summary(summary: Summary, labels: tuple[str, ...], out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "engine", "local") == "spark":  # the Spark path, before anything of this one
+        from .cli_spark import run_spark
+
+        return run_spark(args)
     from .scorer import Scorer
 
     options = ReaderOptions(

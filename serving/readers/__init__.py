@@ -44,7 +44,7 @@ READERS: dict[str, Reader] = {
 }
 FORMATS = ("auto", *READERS)
 
-_EXTENSIONS = {
+EXTENSIONS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".csv": "csv",
@@ -59,8 +59,8 @@ _EXTENSIONS = {
 def detect_format(path: Path) -> str:
     """Format of a file from its extension, or from its first bytes."""
     suffix = path.suffix.lower()
-    if suffix in _EXTENSIONS:
-        return _EXTENSIONS[suffix]
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix]
     head = file_head(path)
     if head.startswith(b"PAR1"):
         return "parquet"

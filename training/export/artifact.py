@@ -337,6 +337,8 @@ def export_extra(
     }
     if int8.failure is not None:
         extra["int8_failure"] = int8.failure
+    if "lineage" in info.extra:  # a retrained run (commentmod retrain): version, parent, label snapshot
+        extra["lineage"] = info.extra["lineage"]
     if hybrid is not None and gates.hybrid_parity is not None:
         labels = tuple(info.labels)
         extra |= hybrid_extra(

@@ -20,6 +20,7 @@ from .errors import ExportError
 from .onnx_graph import FP32_FILE, externalise_weights
 
 MODEL_CARD_FILE = "MODEL_CARD.md"
+CHANGES_FILE = "CHANGES_SINCE_PARENT.md"  # a retrained run's card section (commentmod retrain)
 
 
 def prepare_target(out_dir: Path, force: bool) -> Path:
@@ -45,6 +46,17 @@ def place_model(tmp: Path, int8_plan: str | None, keep_fp32: bool) -> str:
 
 
 def write_model_card(run_dir: Path, tmp: Path, manifest: Manifest) -> None:
+    """The artifact's card (:func:`_write_card`); a retrained run's ``CHANGES_SINCE_PARENT.md`` is
+    appended last."""
+    _write_card(run_dir, tmp, manifest)
+    changes = run_dir / CHANGES_FILE
+    if changes.is_file():
+        card = (tmp / MODEL_CARD_FILE).read_text(encoding="utf-8").rstrip("\n")
+        section = changes.read_text(encoding="utf-8")
+        (tmp / MODEL_CARD_FILE).write_text(f"{card}\n\n{section}", encoding="utf-8")
+
+
+def _write_card(run_dir: Path, tmp: Path, manifest: Manifest) -> None:
     """Copy the run's MODEL_CARD.md (+ the PR curves it links) or render one; a hybrid artifact's
     card gets the per-label model section appended."""
     card_src = run_dir / MODEL_CARD_FILE

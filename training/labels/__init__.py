@@ -2,7 +2,7 @@
 
 :class:`~.store.LabelStore` holds the decisions with their provenance, resolves conflicts
 (:mod:`.resolve`) and reads the result back as ``CommentRecord`` objects for retraining.
-``commentmod labels import|stats`` is the command line (:mod:`commentmod.training.cli.labels`);
+``commentmod labels import|stats|export-tasks`` is the command line (:mod:`commentmod.training.cli.labels`);
 ``docs/labels.md`` documents the formats.
 """
 

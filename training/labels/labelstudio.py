@@ -39,6 +39,9 @@ from .decisions import (
 )
 
 COMMENT_TEXT_NAME: Final = "text"
+ARTICLE_TITLE_NAME: Final = "article_title"
+CHOICE_YES: Final = "yes"
+CHOICE_NO: Final = "no"
 TASK_ID_KEYS: Final = ("comment_id", "id")
 
 
@@ -46,8 +49,8 @@ def _choices(name: str) -> str:
     return (
         f'  <Header value={quoteattr(f"{name}: {LABEL_DESCRIPTIONS[name]}")} size="6"/>\n'
         f'  <Choices name="{name}" toName="{COMMENT_TEXT_NAME}" choice="single-radio" showInline="true">\n'
-        '    <Choice value="yes"/>\n'
-        '    <Choice value="no"/>\n'
+        f'    <Choice value="{CHOICE_YES}"/>\n'
+        f'    <Choice value="{CHOICE_NO}"/>\n'
         "  </Choices>\n"
     )
 
@@ -75,6 +78,22 @@ def labeling_config() -> str:
     (a label left open is "not judged").
     """
     return LABELING_CONFIG
+
+
+def choice_result(name: str, value: bool) -> dict[str, Any]:
+    """One ``choices`` result item of the labeling config: label ``name`` answered ``yes``/``no``.
+
+    The shape of an annotation's result item, and of a prediction's (pre-annotation) in the tasks
+    ``commentmod labels export-tasks`` writes; :func:`parse_labelstudio` reads it back.
+    """
+    if name not in LABELS:
+        raise ValueError(f"unknown label {name!r}; the labeling config names {', '.join(LABELS)}")
+    return {
+        "from_name": name,
+        "to_name": COMMENT_TEXT_NAME,
+        "type": "choices",
+        "value": {"choices": [CHOICE_YES if value else CHOICE_NO]},
+    }
 
 
 def annotator(completed_by: Any) -> str:
