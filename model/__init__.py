@@ -12,14 +12,8 @@ from .inputs import (
     normalise_for_dedup,
 )
 from .labels import LABEL_DESCRIPTIONS, LABELS, label_index
-from .manifest import (
-    FORMAT_VERSION,
-    MANIFEST_NAME,
-    DataSource,
-    Manifest,
-    read_manifest,
-    write_manifest,
-)
+from .manifest import FORMAT_VERSION, MANIFEST_NAME, DataSource, Manifest
+from .manifest_io import read_manifest, write_manifest
 from .record import CommentRecord
 
 __all__ = [

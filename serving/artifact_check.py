@@ -4,7 +4,8 @@
   every listed file it may use matches its sha256, and the manifest its own checksum.
 * :func:`check_model_session` / :func:`check_ngram_session` - the ONNX graphs have the inputs,
   outputs and label count the manifest says.
-* :func:`hybrid_spec` - the stacker of a hybrid artifact; :func:`model_digest` - the served model's identity.
+* :func:`hybrid_spec` - the stacker of a hybrid artifact; :func:`model_digest` / :func:`model_id` - the
+  served model's identity.
 
 Every refusal is a :class:`commentmod.model.errors.ManifestError` that says what to do (re-export).
 """
@@ -20,7 +21,8 @@ from pathlib import Path
 import onnxruntime as ort
 
 from ..model.errors import ManifestError
-from ..model.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest, check_manifest_checksum, verify_files
+from ..model.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
+from ..model.manifest_io import check_manifest_checksum, verify_files
 from .hybrid import NGRAM_FILE, HybridSpec
 from .onnx_session import NGRAM_INPUT, NGRAM_OUTPUT
 
@@ -55,6 +57,11 @@ def model_digest(manifest: Manifest, model_file: str = MODEL_FILE) -> str:
     ngram = manifest.files.get(str(hybrid.get("ngram_file", NGRAM_FILE)), "")
     stacker = hashlib.sha256(json.dumps(hybrid, sort_keys=True).encode()).hexdigest()
     return hashlib.sha256(f"{digest}:{ngram}:{stacker}".encode()).hexdigest()
+
+
+def model_id(manifest: Manifest, model_file: str = MODEL_FILE) -> str:
+    """``<name>@<first 12 hex of model_digest>``: the id in every output row and in ``Scorer.model_id``."""
+    return f"{manifest.name}@{model_digest(manifest, model_file)[:12]}"
 
 
 def _variant(file_name: str) -> str | None:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..model.errors import CommentmodError
-from ..model.manifest import MANIFEST_NAME, read_manifest
+from ..model.manifest import MANIFEST_NAME
+from ..model.manifest_io import read_manifest
 
 MAX_DEPTH = 3  # DIR/NAME/artifact/commentmod.json is depth 2
 HEADLINES = (("base_test", "base"), ("new_test", "new"))

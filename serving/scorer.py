@@ -60,9 +60,10 @@ from tokenizers import Tokenizer
 
 from ..model.errors import ManifestError
 from ..model.inputs import ContextRule, Item, SpecialIds, encode_items
-from ..model.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest, read_manifest
+from ..model.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
+from ..model.manifest_io import read_manifest
 from ..model.numeric import Window
-from .artifact_check import check_files, check_model_session, check_ngram_session, hybrid_spec, model_digest
+from .artifact_check import check_files, check_model_session, check_ngram_session, hybrid_spec, model_id
 from .hybrid import NGRAM_FILE, HybridSpec, layout_cleaned, stack_probs
 from .onnx_session import (
     DEFAULT_MAX_BATCH_TOKENS,
@@ -132,7 +133,7 @@ class Scorer:
         self.special: SpecialIds = manifest.special_ids
         self.name: str = manifest.name
         self.hybrid: HybridSpec | None = hybrid_spec(manifest)
-        self.model_id: str = f"{manifest.name}@{model_digest(manifest, model_file)[:12]}"
+        self.model_id: str = model_id(manifest, model_file)
         self._threshold_vec = np.asarray([self.thresholds[k] for k in self.labels], dtype=np.float32)
         check_model_session(session, manifest, self.directory / model_file)
         needs_ngram = self.hybrid is not None and self.hybrid.needs_ngram

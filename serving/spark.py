@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model.errors import CommentmodError
-from ..model.manifest import MANIFEST_NAME, MODEL_FILE, read_manifest, sha256_file
-from .artifact_check import check_files, hybrid_spec, model_digest
+from ..model.manifest import MANIFEST_NAME, MODEL_FILE
+from ..model.manifest_io import read_manifest, sha256_file
+from .artifact_check import check_files, hybrid_spec, model_id
 from .pipeline import DEFAULT_RECORDS_PER_BATCH
 from .readers.base import AUTHOR_COLUMNS, ReaderOptions, pick_column
 from .readers.tabular import Columns
@@ -147,7 +148,7 @@ def artifact_ref(
     return ArtifactRef(
         path=str(directory),
         shipped_name=name,
-        model_id=f"{manifest.name}@{model_digest(manifest, MODEL_FILE)[:12]}",  # as Scorer.model_id
+        model_id=model_id(manifest),
         manifest_sha256=sha256_file(directory / MANIFEST_NAME),
         labels=tuple(manifest.labels),
         max_chars=max_chars,

@@ -11,7 +11,8 @@ import onnx
 import pytest
 
 from commentmod.model.errors import ManifestError
-from commentmod.model.manifest import MANIFEST_NAME, read_manifest
+from commentmod.model.manifest import MANIFEST_NAME
+from commentmod.model.manifest_io import read_manifest
 from commentmod.training.export import artifact as ex
 from commentmod.training.export.errors import ParityError
 from commentmod.training.export.probes import load_validation_items

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from commentmod.model.errors import ManifestError
-from commentmod.model.manifest import MANIFEST_NAME, read_manifest
+from commentmod.model.manifest import MANIFEST_NAME
+from commentmod.model.manifest_io import read_manifest
 from commentmod.serving import Result, Scorer
 from commentmod.serving.hybrid import NGRAM_FILE, HybridSpec, LabelStack, stack_probs
 from commentmod.serving.onnx_session import ngram_probs
@@ -105,7 +106,7 @@ def hybrid_artifact(hybrid_run: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 def _edit_manifest(art: Path, **changes: object) -> None:
     """A deliberate hand edit of commentmod.json, re-sealed (its checksum recorded again)."""
-    from commentmod.model.manifest import seal_manifest
+    from commentmod.model.manifest_io import seal_manifest
 
     data = json.loads((art / MANIFEST_NAME).read_text(encoding="utf-8"))
     data.update(changes)

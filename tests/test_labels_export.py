@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from commentmod.model.labels import LABELS
-from commentmod.model.manifest import Manifest, write_manifest
+from commentmod.model.manifest import Manifest
+from commentmod.model.manifest_io import write_manifest
 from commentmod.serving.cli import main
 from commentmod.serving.pipeline import output_row
 from commentmod.serving.readers import InputRecord

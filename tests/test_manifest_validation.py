@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 
 from commentmod.model.errors import ManifestError
-from commentmod.model.manifest import (
+from commentmod.model.manifest import MANIFEST_NAME, Manifest
+from commentmod.model.manifest_io import (
     CHECKSUM_NAME,
-    MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
-    Manifest,
     read_manifest,
     seal_manifest,
     write_manifest,

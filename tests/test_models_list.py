@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from commentmod.model.manifest import Manifest, write_manifest
+from commentmod.model.manifest import Manifest
+from commentmod.model.manifest_io import write_manifest
 from commentmod.serving.cli import main
 from commentmod.serving.cli_models import find_artifacts, list_artifacts
 

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer
 
 from commentmod.model.inputs import SpecialIds
-from commentmod.model.manifest import read_manifest
+from commentmod.model.manifest_io import read_manifest
 from commentmod.serving.onnx_session import DISABLED_OPTIMIZERS, make_session
 from commentmod.training.export import artifact as ex
 from commentmod.training.export.errors import QuantizationError

@@ -184,7 +184,7 @@ def cell(comparison: Any, label: str, lang: str = "all") -> Any:
 
 def check_promoted(result: Any, run: Path, runs: Path, snapshot: str) -> None:
     """The honest batch: site up, base held, an artifact with its lineage and changes section."""
-    from commentmod.model.manifest import read_manifest
+    from commentmod.model.manifest_io import read_manifest
     from commentmod.serving.scorer import Scorer
     from commentmod.training.retrain.versions import model_id
 
@@ -271,7 +271,7 @@ def test_full_mode_fine_tunes_the_parent_encoder(base_run: tuple[Path, Path], tm
     a permissive gate it is promoted, and the child's encoder differs from the parent's."""
     from safetensors.numpy import load_file
 
-    from commentmod.model.manifest import read_manifest
+    from commentmod.model.manifest_io import read_manifest
     from commentmod.training.fit.modeling import RunInfo
     from commentmod.training.labels import LabelStore
     from commentmod.training.retrain.gate import GateLimits

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...model.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest, hash_files, write_manifest
+from ...model.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
+from ...model.manifest_io import hash_files, write_manifest
 from ...serving.scorer_inputs import Triple
 from ..report.artifact_card import render_artifact_card, render_artifact_hybrid
 from .errors import ExportError

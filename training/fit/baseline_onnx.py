@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ...model.manifest import sha256_file
+from ...model.manifest_io import sha256_file
 from ...model.versions import library_versions
 from ...serving.hybrid import PAD, chars_for_onnx
 from .baseline import BaselineConfig, BaselineError, BaselineModel, fit_thresholds, train_baseline

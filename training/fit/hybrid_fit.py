@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ...model.errors import ManifestError
-from ...model.manifest import sha256_file
+from ...model.manifest_io import sha256_file
 from ...serving.hybrid import HybridSpec
 from .stacker import DEFAULT_MARGIN, StackerError, fit_stacker, stacker_thresholds
 

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ...model.labels import LABELS
-from ...model.manifest import MODEL_FILE, read_manifest
-from ...serving.artifact_check import model_digest
+from ...model.manifest import MODEL_FILE
+from ...model.manifest_io import read_manifest
+from ...serving.artifact_check import model_id
 from ...serving.readers import InputRecord, read_inputs
 from .labelstudio import ARTICLE_TITLE_NAME, COMMENT_TEXT_NAME, choice_result, labeling_config
 from .scored import (
@@ -109,7 +110,7 @@ def model_thresholds(model_dir: Path) -> tuple[dict[str, float], frozenset[str]]
     if missing:
         raise ExportTasksError(f"{model_dir}: the artifact has no threshold for {missing}")
     files = {MODEL_FILE, *(name for name in manifest.files if name.endswith(".onnx"))}
-    ids = frozenset(f"{manifest.name}@{model_digest(manifest, name)[:12]}" for name in files)
+    ids = frozenset(model_id(manifest, name) for name in files)
     return {label: float(manifest.thresholds[label]) for label in LABELS}, ids
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...model.manifest import sha256_file
+from ...model.manifest_io import sha256_file
 from ..fit.baseline_onnx import ONNX_NAME
 from ..fit.hybrid_fit import NGRAM_DIR, STACKER_NAME
 from ..fit.modeling import WEIGHTS_NAME
