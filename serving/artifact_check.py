@@ -2,8 +2,8 @@
 
 * :func:`check_files` - the files it loads are listed in the manifest and present, and (``verify``)
   every listed file it may use matches its sha256, and the manifest its own checksum.
-* :func:`check_model_session` / :func:`check_ngram_session` - the ONNX graphs have the inputs,
-  outputs and label count the manifest says.
+* :func:`check_model_io` (any backend) / :func:`check_model_session` (an ONNX Runtime session) /
+  :func:`check_ngram_session` - the graphs have the inputs, outputs and label count the manifest says.
 * :func:`hybrid_spec` - the stacker of a hybrid artifact; :func:`model_digest` / :func:`model_id` - the
   served model's identity.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,11 +45,12 @@ def hybrid_spec(manifest: Manifest) -> HybridSpec | None:
 
 def model_digest(manifest: Manifest, model_file: str = MODEL_FILE) -> str:
     """Identity of the served model: sha256 of ``model.onnx``, or, when its weights live in
-    ``model.onnx.data``, sha256 of ``"<sha of model.onnx>:<sha of model.onnx.data>"`` (the graph
-    file alone does not change with the weights). A hybrid artifact's identity also covers its
-    stacker and n-gram model: sha256 of ``"<that>:<sha of ngram.onnx or ''>:<sha of the stacker JSON>"``."""
+    ``model.onnx.data`` (an OpenVINO IR: ``x.bin`` beside ``x.xml``), sha256 of
+    ``"<sha of model.onnx>:<sha of model.onnx.data>"`` (the graph file alone does not change with
+    the weights). A hybrid artifact's identity also covers its stacker and n-gram model: sha256 of
+    ``"<that>:<sha of ngram.onnx or ''>:<sha of the stacker JSON>"``."""
     graph = manifest.files.get(model_file, "")
-    data = manifest.files.get(model_file + ".data")
+    data = manifest.files.get(weights_file(model_file))
     digest = graph if data is None else hashlib.sha256(f"{graph}:{data}".encode()).hexdigest()
     hybrid = manifest.extra.get("hybrid")
     if not isinstance(hybrid, Mapping):
@@ -64,12 +65,20 @@ def model_id(manifest: Manifest, model_file: str = MODEL_FILE) -> str:
     return f"{manifest.name}@{model_digest(manifest, model_file)[:12]}"
 
 
+def weights_file(model_file: str) -> str:
+    """Where a model file's weights live: ``x.onnx.data`` (ONNX external data) or ``x.bin`` (OpenVINO IR)."""
+    return model_file[: -len(".xml")] + ".bin" if model_file.endswith(".xml") else model_file + ".data"
+
+
 def _variant(file_name: str) -> str | None:
-    """The model file an artifact file belongs to (``x.onnx`` for ``x.onnx`` and ``x.onnx.data``)."""
-    if file_name.endswith(".onnx"):
+    """The model file an artifact file belongs to (``x.onnx`` for ``x.onnx`` and ``x.onnx.data``,
+    ``x.xml`` for an OpenVINO IR's ``x.xml`` and ``x.bin``)."""
+    if file_name.endswith((".onnx", ".xml")):
         return file_name
     if file_name.endswith(".onnx.data"):
         return file_name[: -len(".data")]
+    if file_name.endswith(".bin"):
+        return file_name[: -len(".bin")] + ".xml"
     return None
 
 
@@ -78,7 +87,8 @@ def check_files(
 ) -> None:
     """The model, tokenizer and (when blended) n-gram files are listed and present; with ``verify``
     the sha256 of every listed file except model variants not loaded (e.g. ``model.fp32.onnx``
-    when serving int8) and the manifest's own checksum (``commentmod.json.sha256``)."""
+    when serving int8, ``model.ov-int8.xml``/``.bin`` when serving ONNX Runtime) and the manifest's
+    own checksum (``commentmod.json.sha256``)."""
     for required in (model_file, TOKENIZER_FILE, *([ngram_file] if ngram_file else [])):
         why = " (the hybrid stacker blends the n-gram model)" if required == ngram_file else ""
         if required not in manifest.files:
@@ -97,9 +107,24 @@ def check_files(
 
 
 def check_model_session(session: ort.InferenceSession, manifest: Manifest, model_path: Path) -> None:
-    """The graph's inputs, outputs and labels per comment are the manifest's; else ManifestError."""
-    inputs = {i.name for i in session.get_inputs()}
-    outputs = {o.name for o in session.get_outputs()}
+    """:func:`check_model_io` of an ONNX Runtime session."""
+    shape = next((o.shape for o in session.get_outputs() if o.name == manifest.output_names[0]), None)
+    width = shape[-1] if shape else None
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    check_model_io(inputs, outputs, width if isinstance(width, int) else None, manifest, model_path)
+
+
+def check_model_io(
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    width: int | None,
+    manifest: Manifest,
+    model_path: Path,
+) -> None:
+    """The graph's inputs, outputs and labels per comment (``width``, when known) are the
+    manifest's; else ManifestError."""
+    inputs, outputs = set(input_names), set(output_names)
     missing_in = [n for n in manifest.input_names if n not in inputs]
     if missing_in or manifest.output_names[0] not in outputs:
         raise ManifestError(
@@ -112,8 +137,6 @@ def check_model_session(session: ort.InferenceSession, manifest: Manifest, model
             f"output_kind is {manifest.output_kind!r}; this scorer reads 'logits' only - re-export"
         )
     # labels vs the model's outputs per comment, when the graph says (else checked on every run)
-    shape = next(o.shape for o in session.get_outputs() if o.name == manifest.output_names[0])
-    width = shape[-1] if shape else None
     labels = list(manifest.labels)
     if isinstance(width, int) and width != len(labels):
         raise ManifestError(

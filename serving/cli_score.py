@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..model.errors import CommentmodError
+from .backends.choose import AUTO
+from .backends.choose import CHOICES as BACKEND_CHOICES
 from .pipeline import DEFAULT_RECORDS_PER_BATCH, Summary, score_inputs
 from .progress import Progress
 from .readers import FORMATS, ReaderOptions
@@ -60,10 +62,24 @@ def add_max_chars(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_backend(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--backend`` (shared with ``commentmod serve``): which runtime runs the transformer."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=AUTO,
+        help="runtime of the transformer: auto (default) = the fastest runtime plan of the artifact that "
+        "passed its gate and runs here (OpenVINO needs pip install 'commentmod[openvino]'), else "
+        "onnxruntime on model.onnx; onnxruntime / openvino ask for one",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs")
     parser.add_argument("--model", required=True, type=Path, help="artifact directory (commentmod export)")
-    parser.add_argument("--out", required=True, type=Path, help="output file: .jsonl, .csv or .parquet")
+    parser.add_argument(  # a string: --engine spark takes URIs (hdfs:///x), which pathlib would mangle
+        "--out", required=True, help="output file: .jsonl, .csv or .parquet (--engine spark: a path or URI)"
+    )
     parser.add_argument("--format", default="auto", choices=FORMATS, help="input format (default: auto)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run into --out")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -76,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="records read, scored and written (fsynced) together; a long comment counts once however "
         f"many model windows it takes (default {DEFAULT_RECORDS_PER_BATCH})",
     )
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None, help="model threads (default: all cores)")
+    add_backend(parser)
     parser.add_argument("--no-text", action="store_true", help="leave the comment text out of the output")
     parser.add_argument("--table", action="store_true", help="print a table of flagged comments")
     parser.add_argument("--include-pingbacks", action="store_true", help="WXR: score pingbacks/trackbacks")
@@ -129,7 +146,7 @@ def format_table(rows: list[dict[str, Any]], labels: tuple[str, ...], width: int
     return "\n".join(lines)
 
 
-def format_summary(summary: Summary, labels: tuple[str, ...], out: Path) -> str:
+def format_summary(summary: Summary, labels: tuple[str, ...], out: Path | str) -> str:
     parts = [
         f"records: {summary.records}",
         f"ok: {summary.status['ok']}",
@@ -151,6 +168,12 @@ def run(args: argparse.Namespace) -> int:
 
         return run_spark(args)
     from .scorer import Scorer
+    from .spark_inputs import is_uri
+
+    if is_uri(args.out):
+        log.error("--out %s is a URI: this path writes local files; use --engine spark for URIs", args.out)
+        return 2
+    out = Path(args.out)
 
     options = ReaderOptions(
         text_col=args.text_col,
@@ -168,11 +191,11 @@ def run(args: argparse.Namespace) -> int:
 
     progress = None if args.no_progress else Progress(interval=args.progress_every)
     try:
-        scorer = Scorer.load(args.model, threads=args.threads, max_chars=args.max_chars)
+        scorer = Scorer.load(args.model, threads=args.threads, max_chars=args.max_chars, backend=args.backend)
         summary = score_inputs(
             args.inputs,
             scorer,
-            args.out,
+            out,
             fmt=args.format,
             options=options,
             records_per_batch=args.records_per_batch,
@@ -193,5 +216,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nFlagged comments ({summary.any_flagged} of {summary.records}):")
         print(format_table(flagged_rows, labels))
         print()
-    print(format_summary(summary, labels, args.out), file=sys.stderr)
+    print(format_summary(summary, labels, out), file=sys.stderr)
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model.errors import CommentmodError
-from .cli_score import add_max_chars, positive_int
+from .cli_score import add_backend, add_max_chars, positive_int
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -64,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=positive_int,
         default=None,
-        help="ONNX Runtime threads per model call (default: cores / workers)",
+        help="model threads per model call (default: cores / workers)",
     )
+    add_backend(pool)
     limits = parser.add_argument_group("connections")
     limits.add_argument("--max-connections", type=positive_int, default=512, help="open connections (512)")
     limits.add_argument("--header-timeout", type=_seconds, default=10.0, help="seconds to send headers (10)")
@@ -173,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
         threads = args.threads or max(1, available_cores() // settings.workers)
-        scorer = Scorer.load(args.model, threads=threads, max_chars=args.max_chars)
+        scorer = Scorer.load(args.model, threads=threads, max_chars=args.max_chars, backend=args.backend)
         app = create_app(scorer, settings)
         _add_coral(app, args)
     except (CommentmodError, ValidationError) as exc:

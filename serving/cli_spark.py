@@ -4,7 +4,9 @@
 reads Parquet, JSONL and CSV with Spark (:mod:`commentmod.serving.spark_inputs`), scores them with
 :func:`commentmod.serving.spark.score_prepared` in ``--partitions`` partitions and writes OUT as a
 directory of Parquet part files with the columns of the single-process Parquet output. Rows are
-not in input order (``source``, ``location`` and ``id`` name each row's origin).
+not in input order (``source``, ``location`` and ``id`` name each row's origin). ``--backend`` is
+resolved to one runtime plan on the driver (:func:`commentmod.serving.spark.driver_plan`), which
+every executor runs.
 
 Differences from the single-process path, each refused with a message rather than ignored:
 ``--resume`` (Spark retries failed tasks; rerun with ``--overwrite``), ``--threads`` (ONNX Runtime
@@ -23,7 +25,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from ..model.errors import CommentmodError
 from .cli_score import READER_LIMITS, TABLE_ROWS, _dest, format_summary, format_table
@@ -37,7 +39,6 @@ log = logging.getLogger("commentmod.score")
 PARTITIONS_PER_CORE = 4  # default --partitions: at least this many per core of the cluster ...
 ROWS_PER_PARTITION = 20_000  # ... and at most this many rows each (docs/scaling.md)
 ENGINES = ("local", "spark")
-_MANGLED_URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)")  # pathlib turns "s3a://b/x" into "s3a:/b/x"
 _SPARK_ERROR = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Aborted|Exception)): (.+)$", re.MULTILINE)
 
 
@@ -96,14 +97,9 @@ def _refuse_unsupported(args: argparse.Namespace) -> None:
         raise SparkInputError(f"--partitions {args.partitions} must be 1 or more")
 
 
-def out_location(out: Path | str) -> str:
-    """``--out`` as Spark should see it (a URI that pathlib collapsed gets its ``//`` back)."""
-    text = str(out)
-    return _MANGLED_URI.sub(r"\1://", text) if _MANGLED_URI.match(text) else text
-
-
 def check_output(out: str, groups: list[InputGroup], inputs: list[str], overwrite: bool) -> None:
-    """A Parquet output that is not an input, not inside an input directory, and new unless ``overwrite``."""
+    """A Parquet output that is not an input, not inside an input directory, and new unless ``overwrite``
+    (a URI is Spark's to check: its write refuses an existing output without ``--overwrite``)."""
     if not out.rstrip("/").lower().endswith(".parquet"):
         raise OutputError(f"--engine spark writes Parquet: give --out a name ending in .parquet (got {out})")
     if is_uri(out):
@@ -182,7 +178,8 @@ def score_groups(session: Any, groups: list[InputGroup], args: argparse.Namespac
     """The scored DataFrame of every input group (unioned) and the artifact's reference."""
     from .spark import artifact_ref, score_prepared
 
-    ref = artifact_ref(session, args.model, ship=not args.shared_artifact, max_chars=args.max_chars)
+    ship = not args.shared_artifact
+    ref = artifact_ref(session, args.model, ship=ship, max_chars=args.max_chars, backend=args.backend)
     options = reader_options(args)
     scored = []
     for group in groups:
@@ -246,7 +243,7 @@ def run_spark(args: argparse.Namespace) -> int:
     try:
         _refuse_unsupported(args)
         groups = resolve_inputs(args.inputs, args.format)
-        out = out_location(args.out)
+        out = str(args.out)  # a URI stays as given (hdfs:///x, s3a://b/x, file:///x)
         check_output(out, groups, list(args.inputs), args.overwrite)
         session, created = start_session(args.master, spark_settings(args.spark_conf), not args.no_progress)
         master = session.sparkContext.master
@@ -270,5 +267,5 @@ def run_spark(args: argparse.Namespace) -> int:
         if session is not None and created:
             session.stop()
     timing = f"spark {master}: session {ready - started:.1f} s, job {done - ready:.1f} s"
-    print(f"{format_summary(summary, ref.labels, cast(Path, out))}  [{timing}]", file=sys.stderr)
+    print(f"{format_summary(summary, ref.labels, out)}  [{timing}]", file=sys.stderr)
     return 0

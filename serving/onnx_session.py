@@ -23,6 +23,7 @@ import onnxruntime as ort
 from ..model.errors import CommentmodError
 from ..model.numeric import Window, length_batches, max_over_windows, pad_windows, sigmoid
 from .hybrid import chars_of_layouts, layout_for_onnx
+from .vocab_map import map_ids
 
 DEFAULT_WINDOWS_PER_BATCH = 8  # int8 on 2 cores: 166 comments/s at 8, 157 at 16, 135 at 32, 114 at 64
 DEFAULT_MAX_BATCH_TOKENS = 4096  # padded tokens per model call: bounds activation memory
@@ -74,15 +75,17 @@ def window_logits(
     input_names: Sequence[str] = ("input_ids", "attention_mask"),
     output_name: str = "logits",
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+    id_map: np.ndarray | None = None,
 ) -> np.ndarray:
     """Logits ``[n_items, n_labels]``: every window run once, max over an item's windows.
 
     :func:`commentmod.model.numeric.max_over_windows` with this session: windows sorted by length,
     at most ``batch_size`` windows and about ``max_batch_tokens`` padded tokens per model call;
-    the result is in item order, an item with no windows gets ``-inf``.
+    the result is in item order, an item with no windows gets ``-inf``. ``id_map``: a pruned
+    artifact's token-id map (:mod:`commentmod.serving.vocab_map`), applied to each padded batch.
     """
     ids_name, mask_name = input_names
-    run = partial(_run_windows, session, ids_name, mask_name, output_name, pad_id, n_labels)
+    run = partial(_run_windows, session, ids_name, mask_name, output_name, pad_id, n_labels, id_map)
     return max_over_windows(per_item, run, n_labels, batch_size, max_batch_tokens)
 
 
@@ -93,10 +96,12 @@ def _run_windows(
     output_name: str,
     pad_id: int,
     n_labels: int,
+    id_map: np.ndarray | None,
     windows: list[Window],
 ) -> np.ndarray:
     """Logits ``[len(windows), n_labels]`` of one padded batch; :class:`ScoringError` on failure."""
     ids, mask = pad_windows(windows, pad_id)
+    ids = map_ids(ids, id_map)
     try:
         logits = session.run([output_name], {ids_name: ids, mask_name: mask})[0]
     except Exception as exc:  # onnxruntime raises its own untyped errors

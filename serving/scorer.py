@@ -19,7 +19,8 @@ the window-max rule is :func:`commentmod.model.numeric.max_over_windows`, run by
 A hybrid artifact (manifest ``extra["hybrid"]``, see :mod:`commentmod.serving.hybrid`) ships
 stacked probabilities instead: ``sigmoid(c_t * logit + c_n * logit(p_ngram) + b)`` per label,
 from the raw logits (max over windows, no temperature) and the character n-gram model
-(``ngram.onnx``, comment text only) when some label uses it.
+(``ngram.onnx``, comment text only) when some label uses it, computed on its non-zero features
+(:mod:`commentmod.serving.ngram_sparse`; ONNX Runtime runs a graph that module does not recognise).
 
 Accepted inputs (one :class:`Result` per input, same order; a bad item never fails the batch):
 
@@ -40,8 +41,14 @@ its first ``max_chars`` characters and its Result carries ``extra["truncated"]``
 Each comment goes through ``clean_text`` once, in :meth:`Scorer._prepare` (``Item.clean``); the
 tokenizer and the n-gram layout take the cleaned :class:`commentmod.model.inputs.Item`.
 
+Runtime backends (:mod:`commentmod.serving.backends`): ``Scorer.load(dir, backend="auto")`` runs
+the fastest runtime plan of the artifact (``manifest.runtime_plans``) that passed its gate, whose
+backend is installed and whose CPU needs this machine meets; ONNX Runtime on ``model.onnx`` when none
+does. ``backend="onnxruntime"`` / ``"openvino"`` ask for one (a named error when it cannot serve);
+``scorer.runtime`` is the plan chosen. The n-gram model always runs on ONNX Runtime.
+
 This module imports only numpy, onnxruntime, tokenizers and ``commentmod.model`` (and
-``commentmod.serving``'s torch-free modules).
+``commentmod.serving``'s torch-free modules; OpenVINO only when a plan of it is chosen).
 """
 
 from __future__ import annotations
@@ -63,8 +70,13 @@ from ..model.inputs import ContextRule, Item, SpecialIds, encode_items
 from ..model.manifest import MODEL_FILE, TOKENIZER_FILE, Manifest
 from ..model.manifest_io import read_manifest
 from ..model.numeric import Window
-from .artifact_check import check_files, check_model_session, check_ngram_session, hybrid_spec, model_id
-from .hybrid import NGRAM_FILE, HybridSpec, layout_cleaned, stack_probs
+from ..model.runtime_plans import RuntimePlan
+from .artifact_check import check_model_io, check_ngram_session, hybrid_spec, model_id
+from .backends import AUTO, Backend, backend_logits, default_plan, describe
+from .backends.choose import plan_for_artifact, start_runtime
+from .backends.ort_backend import OrtBackend
+from .hybrid import NGRAM_FILE, HybridSpec, layout_cleaned, layout_for_onnx, stack_probs
+from .ngram_sparse import SparseNgram, load_sparse_ngram
 from .onnx_session import (
     DEFAULT_MAX_BATCH_TOKENS,
     DEFAULT_WINDOWS_PER_BATCH,
@@ -73,10 +85,10 @@ from .onnx_session import (
     make_session,
     ngram_probs,
     ngram_probs_of_layouts,
-    window_logits,
 )
 from .result import TRUNCATED, Result, not_scored
 from .scorer_inputs import DEFAULT_MAX_CHARS, ParsedInput, Triple, parse_input, refuse_single_item
+from .vocab_map import read_vocab_map
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +108,15 @@ class Scorer:
     Stable API (used by ``commentmod score`` and ``commentmod serve``): :meth:`load`,
     :meth:`score`, :meth:`score_iter`, :meth:`probabilities`, :meth:`logits`, and the attributes
     ``name``, ``model_id``, ``labels``, ``thresholds``, ``manifest``, ``directory``, ``hybrid``
-    (the :class:`HybridSpec` of a hybrid artifact, else None). ``windows_per_batch``: model windows
-    per ONNX call (a long comment is several windows); not the records per batch of ``commentmod score``.
+    (the :class:`HybridSpec` of a hybrid artifact, else None), ``runtime`` (the :class:`RuntimePlan`
+    running the transformer), ``backend`` (its :class:`Backend`) and ``session`` (the ONNX Runtime
+    session; None on OpenVINO). ``windows_per_batch``: model windows per model call (a long comment is
+    several windows); not the records per batch of ``commentmod score``.
     """
 
     def __init__(
         self,
-        session: ort.InferenceSession,
+        session: ort.InferenceSession | Backend,
         tokenizer: Tokenizer,
         manifest: Manifest,
         directory: Path,
@@ -111,10 +125,17 @@ class Scorer:
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         ngram_session: ort.InferenceSession | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
+        vocab_map: np.ndarray | None = None,
+        runtime: RuntimePlan | None = None,
     ):
         if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
             raise ValueError(f"max_chars is {max_chars!r}; pass a positive int (default {DEFAULT_MAX_CHARS})")
-        self.session = session
+        self.runtime: RuntimePlan = runtime or default_plan(manifest.quantization, model_file)
+        if isinstance(session, ort.InferenceSession):
+            names, output = manifest.input_names, manifest.output_names[0]
+            session = OrtBackend(session, names, output, self.runtime.precision)
+        self.backend: Backend = session
+        self.session: ort.InferenceSession | None = getattr(session, "session", None)
         self.tokenizer = tokenizer
         self.manifest = manifest
         self.directory = Path(directory)
@@ -131,11 +152,19 @@ class Scorer:
         )
         self.rule: ContextRule = manifest.context_rule
         self.special: SpecialIds = manifest.special_ids
+        # a vocabulary-pruned artifact's token-id map (serving.vocab_map), applied to every batch of ids
+        self.vocab_map: np.ndarray | None = (
+            read_vocab_map(self.directory, manifest, tokenizer.get_vocab_size())
+            if vocab_map is None
+            else vocab_map
+        )
         self.name: str = manifest.name
         self.hybrid: HybridSpec | None = hybrid_spec(manifest)
         self.model_id: str = model_id(manifest, model_file)
         self._threshold_vec = np.asarray([self.thresholds[k] for k in self.labels], dtype=np.float32)
-        check_model_session(session, manifest, self.directory / model_file)
+        graph_in, graph_out = self.backend.io_names()
+        width = self.backend.output_width()
+        check_model_io(graph_in, graph_out, width, manifest, self.directory / model_file)
         needs_ngram = self.hybrid is not None and self.hybrid.needs_ngram
         if needs_ngram and ngram_session is None:
             raise ManifestError(
@@ -143,8 +172,10 @@ class Scorer:
                 "open it with Scorer.load"
             )
         self.ngram_session = ngram_session if needs_ngram else None
-        if self.ngram_session is not None:
+        self.ngram_sparse: SparseNgram | None = None  # the n-gram model on its non-zero features
+        if self.ngram_session is not None and self.hybrid is not None:
             check_ngram_session(self.ngram_session, self.directory)
+            self.ngram_sparse = load_sparse_ngram(self.directory / self.hybrid.ngram_file, len(self.labels))
 
     @classmethod
     def load(
@@ -156,12 +187,19 @@ class Scorer:
         verify: bool = True,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         max_chars: int = DEFAULT_MAX_CHARS,
+        backend: str = AUTO,
+        plan: str | None = None,
     ) -> Scorer:
         """Open an artifact directory written by ``commentmod export``.
 
-        ``threads``: ONNX Runtime intra-op threads (default: the CPUs this process may use).
+        ``backend``: ``auto`` (the fastest gated plan that runs here, else ONNX Runtime on
+        ``model.onnx``), ``onnxruntime`` or ``openvino``; ``plan``: a runtime plan by name (e.g.
+        ``ov-int8``). Either refused with a :class:`commentmod.serving.backends.RuntimeChoiceError`
+        saying what to install or which backend to use.
+        ``threads``: model threads (default: the CPUs this process may use).
         ``windows_per_batch`` / ``max_batch_tokens``: at most this many windows / padded tokens per
-        model call. ``model_file``: ``model.onnx`` (the served model) or ``model.fp32.onnx`` when kept.
+        model call. ``model_file``: ``model.onnx`` (the served model) or ``model.fp32.onnx`` when kept
+        (ONNX Runtime).
         ``verify``: check the sha256 of every listed file except model variants not loaded
         (refuses a mismatch with :class:`ManifestError`) and the manifest's own checksum
         (``commentmod.json.sha256``); the format version and the manifest's values are always checked.
@@ -174,22 +212,23 @@ class Scorer:
         manifest = read_manifest(directory, verify=False)
         spec = hybrid_spec(manifest)
         ngram_file = spec.ngram_file if spec is not None and spec.needs_ngram else None
-        check_files(directory, manifest, model_file, ngram_file, verify)
+        runtime = plan_for_artifact(manifest, backend, plan, model_file)
+        model, runtime = start_runtime(directory, manifest, runtime, threads, backend, ngram_file, verify)
         tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
-        session = make_session(directory / model_file, threads)
         ngram_session = make_session(directory / ngram_file, threads) if ngram_file else None
         scorer = cls(
-            session,
+            model,
             tokenizer,
             manifest,
             directory,
-            model_file=model_file,
+            model_file=runtime.file,
             windows_per_batch=windows_per_batch,
             max_batch_tokens=max_batch_tokens,
             ngram_session=ngram_session,
             max_chars=max_chars,
+            runtime=runtime,
         )
-        log.debug("loaded %s in %.2fs", scorer.model_id, time.perf_counter() - start)
+        log.debug("loaded %s on %s in %.2fs", scorer.model_id, describe(runtime), time.perf_counter() - start)
         return scorer
 
     # ------------------------------------------------------------------ numerics
@@ -204,15 +243,14 @@ class Scorer:
     def _window_logits(
         self, windows: Sequence[Sequence[Window]], windows_per_batch: int | None
     ) -> np.ndarray:
-        return window_logits(
-            self.session,
+        return backend_logits(
+            self.backend,
             windows,
             n_labels=len(self.labels),
             pad_id=self.special.pad,
             batch_size=windows_per_batch or self.windows_per_batch,
-            input_names=self.manifest.input_names,
-            output_name=self.manifest.output_names[0],
             max_batch_tokens=self.max_batch_tokens,
+            id_map=self.vocab_map,
         )
 
     def logits(self, items: Sequence[Item | Triple], windows_per_batch: int | None = None) -> np.ndarray:
@@ -225,6 +263,8 @@ class Scorer:
         """The n-gram model's probabilities ``[N, n_labels]`` of comment texts (hybrid artifacts only)."""
         if self.ngram_session is None:
             raise ScoringError(f"artifact {self.name!r} ships no n-gram model")
+        if self.ngram_sparse is not None:
+            return self.ngram_sparse.probs_of_layouts([layout_for_onnx(t) for t in texts])
         return ngram_probs(self.ngram_session, texts, len(self.labels))
 
     def _shipped(self, logits: np.ndarray, items: Sequence[Item]) -> np.ndarray:
@@ -234,7 +274,9 @@ class Scorer:
         if self.hybrid is None:
             return logits_to_probs(logits, self.temperature)
         p_ngram = None
-        if self.ngram_session is not None:
+        if self.ngram_sparse is not None:
+            p_ngram = self.ngram_sparse.probs_of_layouts([layout_cleaned(item.text) for item in items])
+        elif self.ngram_session is not None:
             laid = [layout_cleaned(item.text) for item in items]
             p_ngram = ngram_probs_of_layouts(self.ngram_session, laid, len(self.labels))
         return stack_probs(logits, p_ngram, self.hybrid)
@@ -343,4 +385,7 @@ class Scorer:
         return out
 
     def __repr__(self) -> str:
-        return f"Scorer({self.model_id!r}, labels={list(self.labels)}, dir={str(self.directory)!r})"
+        return (
+            f"Scorer({self.model_id!r}, labels={list(self.labels)}, dir={str(self.directory)!r}, "
+            f"runtime={describe(self.runtime)!r})"
+        )

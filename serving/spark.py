@@ -12,12 +12,16 @@ How it runs (``mapInPandas``):
 
 * One :class:`~commentmod.serving.scorer.Scorer` per Python worker process, loaded on the first
   batch and cached in the process (:func:`worker_scorer`; Spark reuses its Python workers), never
-  pickled: the ONNX Runtime session is created in the worker. Its threads are the task's CPUs
-  (``spark.task.cpus``; ONNX Runtime ignores ``OMP_NUM_THREADS``).
+  pickled: the runtime (ONNX Runtime or OpenVINO) is started in the worker. Its threads are the
+  task's CPUs (``spark.task.cpus``; ONNX Runtime ignores ``OMP_NUM_THREADS``).
+* The runtime plan is chosen once, on the driver (:func:`driver_plan`: ``backend``, the backends the
+  driver has, its CPU), and every worker loads exactly that plan, or fails the job saying why
+  (e.g. OpenVINO missing on an executor): executors never choose, so they never disagree.
 * The artifact reaches the executors with ``SparkContext.addFile`` (default) or is read from a
   path every executor sees (``ship_artifact=False``). Every worker verifies it as ``Scorer.load``
   does (each file's sha256, the manifest's checksum) and checks that it is the driver's artifact
-  (the same manifest bytes and model id); a mismatch fails the job with :class:`SparkScoringError`.
+  (the same manifest bytes, runtime plan and model id); a mismatch fails the job with
+  :class:`SparkScoringError`.
 * Spark hands the worker Arrow batches of ``arrow_batch_rows`` rows
   (``spark.sql.execution.arrow.maxRecordsPerBatch``, set on the session); the worker scores them
   ``records_per_batch`` at a time, as ``commentmod score --batch-size``.
@@ -43,9 +47,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model.errors import CommentmodError
-from ..model.manifest import MANIFEST_NAME, MODEL_FILE
+from ..model.manifest import MANIFEST_NAME, MODEL_FILE, Manifest
 from ..model.manifest_io import read_manifest, sha256_file
+from ..model.runtime_plans import RuntimePlan
 from .artifact_check import check_files, hybrid_spec, model_id
+from .backends.base import RuntimeChoiceError
+from .backends.choose import AUTO, CHOICES, ORT, choose_plan, describe, installed_backends
 from .pipeline import DEFAULT_RECORDS_PER_BATCH
 from .readers.base import AUTHOR_COLUMNS, ReaderOptions, pick_column
 from .readers.tabular import Columns
@@ -62,17 +69,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("commentmod.spark")
 
-BACKENDS = ("auto", "onnxruntime")  # the Scorer runs ONNX Runtime only (OpenVINO: issue 15)
+BACKENDS = CHOICES  # auto, onnxruntime, openvino: resolved to one plan on the driver (driver_plan)
 ARROW_BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 DEFAULT_ARROW_BATCH_ROWS = 1024  # rows per Arrow batch handed to a worker (a few MB of text)
 _SHIPPED: dict[tuple[str, str], str] = {}  # (application id, shipped name) -> artifact path (driver)
-_SCORERS: dict[tuple[str, str, int, int], Scorer] = {}  # this worker process's scorers
+_SCORERS: dict[tuple[str, ...], Scorer] = {}  # this worker process's scorers
 
 __all__ = [
     "BACKENDS",
     "ArtifactRef",
     "SparkScoringError",
     "artifact_ref",
+    "driver_plan",
     "output_schema",
     "score_dataframe",
     "score_prepared",
@@ -86,10 +94,30 @@ class SparkScoringError(CommentmodError):
 
 def check_backend(backend: str) -> None:
     if backend not in BACKENDS:
-        raise SparkScoringError(
-            f"backend {backend!r} is not available: the Scorer runs ONNX Runtime only; "
-            f"use one of {', '.join(BACKENDS)}"
-        )
+        raise SparkScoringError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+
+
+def driver_plan(
+    manifest: Manifest, requested: str, installed: frozenset[str], cpu: frozenset[str]
+) -> RuntimePlan:
+    """The runtime plan every worker runs, chosen once on the driver (pure:
+    :func:`~commentmod.serving.backends.choose.choose_plan` with the driver's ``installed`` backends
+    and ``cpu`` capabilities). ``auto`` resolves to a concrete plan: OpenVINO only when the driver
+    has it, else ONNX Runtime. A backend asked for by name is taken to be on the executors (the
+    driver may lack it; a worker without it fails the job saying so)."""
+    check_backend(requested)
+    if requested != AUTO:
+        installed = installed | {requested}
+    try:
+        return choose_plan(manifest.runtime_plans, requested, installed, cpu, manifest.quantization)
+    except RuntimeChoiceError as exc:
+        raise SparkScoringError(f"{exc} (Spark chooses the runtime plan on the driver)") from exc
+
+
+def plan_request(manifest: Manifest, plan: RuntimePlan) -> str | None:
+    """The plan name a worker passes to ``Scorer.load``: ``plan``'s when the manifest lists it, None
+    for ONNX Runtime on ``model.onnx`` when no listed plan was chosen (the artifact's default)."""
+    return plan.plan if plan in manifest.runtime_plans else None
 
 
 def output_schema(labels: tuple[str, ...], include_text: bool = True) -> Any:
@@ -109,10 +137,13 @@ class ArtifactRef:
 
     path: str  # the driver's directory (read as it is when not shipped)
     shipped_name: str | None  # its SparkFiles name when shipped with SparkContext.addFile
-    model_id: str
+    model_id: str  # of the plan's model file
     manifest_sha256: str
     labels: tuple[str, ...]
     max_chars: int = DEFAULT_MAX_CHARS
+    backend: str = ORT  # the driver's plan: never auto
+    plan: str | None = None  # its name for Scorer.load (None: the artifact's model.onnx)
+    model_file: str = MODEL_FILE  # the file the plan runs
 
     def directory(self) -> Path:
         if self.shipped_name is None:
@@ -123,14 +154,23 @@ class ArtifactRef:
 
 
 def artifact_ref(
-    spark: Any, artifact: str | Path, ship: bool = True, max_chars: int = DEFAULT_MAX_CHARS
+    spark: Any,
+    artifact: str | Path,
+    ship: bool = True,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    backend: str = AUTO,
 ) -> ArtifactRef:
-    """Check the artifact on the driver (files and checksums, as ``Scorer.load``) and, with
-    ``ship``, add it to the Spark context (``SparkContext.addFile``, recursive)."""
+    """Choose the runtime plan (:func:`driver_plan`), check the artifact on the driver (the plan's
+    files and checksums, as ``Scorer.load``) and, with ``ship``, add it to the Spark context
+    (``SparkContext.addFile``, recursive)."""
+    from .backends.cpu import cpu_capabilities
+
     directory = Path(artifact).resolve()
     manifest = read_manifest(directory, verify=False)
+    plan = driver_plan(manifest, backend, installed_backends(), cpu_capabilities())
     spec = hybrid_spec(manifest)
-    check_files(directory, manifest, MODEL_FILE, spec.ngram_file if spec and spec.needs_ngram else None, True)
+    check_files(directory, manifest, plan.file, spec.ngram_file if spec and spec.needs_ngram else None, True)
+    log.info("every executor runs %s", describe(plan))
     name = None
     if ship:
         name = directory.name
@@ -148,32 +188,72 @@ def artifact_ref(
     return ArtifactRef(
         path=str(directory),
         shipped_name=name,
-        model_id=model_id(manifest),
+        model_id=model_id(manifest, plan.file),
         manifest_sha256=sha256_file(directory / MANIFEST_NAME),
         labels=tuple(manifest.labels),
         max_chars=max_chars,
+        backend=plan.backend,
+        plan=plan_request(manifest, plan),
+        model_file=plan.file,
     )
+
+
+def _load_plan(ref: ArtifactRef, directory: Path, threads: int) -> Scorer:
+    """The Scorer of the driver's plan, exactly (:class:`SparkScoringError` when it cannot run here)."""
+    from .scorer import Scorer
+
+    wanted = f"{ref.backend} {ref.plan or 'default'} ({ref.model_file})"
+    try:
+        scorer = Scorer.load(
+            directory,
+            threads=threads,
+            max_chars=ref.max_chars,
+            verify=True,
+            backend=ref.backend,
+            plan=ref.plan,
+        )
+    except RuntimeChoiceError as exc:
+        raise SparkScoringError(
+            f"this executor cannot run the driver's runtime plan {wanted}: {exc}; install the same "
+            "commentmod extras on every executor, or score with backend='onnxruntime' (--backend onnxruntime)"
+        ) from exc
+    if (scorer.runtime.backend, scorer.runtime.file) != (ref.backend, ref.model_file):
+        raise SparkScoringError(
+            f"the executor loaded {describe(scorer.runtime)}, the driver chose {wanted}: "
+            "every executor must run the driver's plan - install the same commentmod on every executor"
+        )
+    return scorer
 
 
 def worker_scorer(ref: ArtifactRef, threads: int) -> Scorer:
     """This process's Scorer of ``ref`` (loaded, verified and checked against the driver's once)."""
     directory = ref.directory()
-    key = (str(directory), ref.model_id, threads, ref.max_chars)
+    key = (str(directory), ref.model_id, ref.backend, ref.plan or "", str(threads), str(ref.max_chars))
     scorer = _SCORERS.get(key)
     if scorer is None:
-        from .scorer import Scorer
-
-        scorer = Scorer.load(directory, threads=threads, max_chars=ref.max_chars, verify=True)
         found = sha256_file(directory / MANIFEST_NAME)
-        if found != ref.manifest_sha256 or scorer.model_id != ref.model_id:
-            raise SparkScoringError(
-                f"the executor's artifact {directory} is {scorer.model_id} (manifest sha256 {found[:12]}), "
-                f"the driver's is {ref.model_id} ({ref.manifest_sha256[:12]}): every executor must read "
-                "the same artifact - ship it (ship_artifact=True) or update the shared copy"
+        if found != ref.manifest_sha256:  # another artifact: say so before its plans are looked at
+            raise _other_artifact(
+                ref, directory, model_id(read_manifest(directory, verify=False), ref.model_file)
             )
+        scorer = _load_plan(ref, directory, threads)
+        if scorer.model_id != ref.model_id:
+            raise _other_artifact(ref, directory, scorer.model_id)
         _SCORERS[key] = scorer
-        log.info("worker loaded %s from %s with %d thread(s)", scorer.model_id, directory, threads)
+        log.info(
+            "worker loaded %s (%s) from %s with %d thread(s)",
+            scorer.model_id, describe(scorer.runtime), directory, threads,
+        )  # fmt: skip
     return scorer
+
+
+def _other_artifact(ref: ArtifactRef, directory: Path, found_id: str) -> SparkScoringError:
+    found = sha256_file(directory / MANIFEST_NAME)
+    return SparkScoringError(
+        f"the executor's artifact {directory} is {found_id} (manifest sha256 {found[:12]}), "
+        f"the driver's is {ref.model_id} ({ref.manifest_sha256[:12]}): every executor must read "
+        "the same artifact - ship it (ship_artifact=True) or update the shared copy"
+    )
 
 
 def task_cpus(default: int = 1) -> int:
@@ -268,7 +348,8 @@ def score_dataframe(
     ``text_col`` (required), ``id_col`` (None: ids ``dataframe:#KEY``), ``title_col`` and
     ``context_col`` (the article's title and text) name the input columns; an ``author`` column
     and the readers' meta columns (``created_at``, ``url``, ``lang`` ...) are carried when present.
-    ``backend``: ``auto`` or ``onnxruntime``. ``ship_artifact``: ship the artifact directory with
+    ``backend``: ``auto``, ``onnxruntime`` or ``openvino``, resolved to one runtime plan on the driver
+    that every executor runs (:func:`driver_plan`). ``ship_artifact``: ship the artifact directory with
     ``SparkContext.addFile`` (False: every executor reads ``artifact`` itself, e.g. on a shared
     file system). ``options``: the reader limits (``max_record_bytes``, ``max_context_chars``).
     """
@@ -284,7 +365,7 @@ def score_dataframe(
     key = F.monotonically_increasing_id().alias(ROW_COL)
     prepared = row_frame(df, columns, [*extra, key], options.max_context_chars)
     plan = BatchPlan("rows", columns, options)
-    ref = artifact_ref(df.sparkSession, artifact, ship=ship_artifact, max_chars=max_chars)
+    ref = artifact_ref(df.sparkSession, artifact, ship=ship_artifact, max_chars=max_chars, backend=backend)
     return score_prepared(prepared, plan, ref, include_text, records_per_batch, arrow_batch_rows)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import posixpath
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +28,14 @@ from typing import Any
 
 from .readers import EXTENSIONS, detect_format
 from .readers.base import TEXT_COLUMNS, ReaderError, ReaderOptions
-from .readers.tabular import _CARRIED, Columns
+from .readers.tabular import CARRIED, Columns
 from .readers.textio import file_head
 from .spark_records import CORRUPT_COL, LINE_COL, ROW_COL, SOURCE_COL, BatchPlan
 
 SPARK_FORMATS = ("jsonl", "csv", "parquet")
 _DELIMITERS = (",", ";", "\t")
 _INTEGRAL = ("tinyint", "smallint", "int", "bigint")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")  # a scheme of 2+ characters: "C:/x" is a local path
 
 
 class SparkInputError(ReaderError):
@@ -50,7 +52,10 @@ class InputGroup:
 
 
 def is_uri(item: str) -> bool:
-    return "://" in item
+    """Whether ``item`` has a URI scheme (``s3a://b/x``, ``hdfs:///x``, ``file:///x``, ``file:/x``):
+    Spark resolves it, and it stays the string it was given (pathlib would collapse its ``//``).
+    Anything else is a local path, checked and resolved here."""
+    return _URI.match(item) is not None
 
 
 def _by_extension(item: str) -> str | None:
@@ -154,7 +159,7 @@ def scalar_columns(
 def row_frame(df: Any, columns: Columns, extra: list[Any], context_chars: int | None = None) -> Any:
     """``df`` cut to the chosen columns and the readers' meta columns, plus ``extra``; the title,
     article text and author cut to ``context_chars`` (``max_context_chars``: less to shuffle)."""
-    wanted = list(dict.fromkeys([*columns.needed(), *(c for c in _CARRIED if c in df.columns)]))
+    wanted = list(dict.fromkeys([*columns.needed(), *(c for c in CARRIED if c in df.columns)]))
     cut = {columns.title, columns.context, columns.author} - {columns.text, columns.id, None}
     capped = {n: context_chars for n in cut if n is not None} if context_chars else None
     return df.select(*scalar_columns(df, wanted, columns.text, capped), *extra)

@@ -31,7 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 from .pipeline import DEFAULT_RECORDS_PER_BATCH, ScorerLike, error_result, output_row, score_records
 from .readers.base import InputRecord, ReaderOptions, error_record
-from .readers.tabular import Columns, _parse_json, build_record
+from .readers.tabular import Columns, build_record, parse_json
 from .readers.textio import BLANK
 from .result import Result
 from .writers import flat_row
@@ -105,7 +105,7 @@ def _record_of_line(
         return error_record(source, location, f"invalid UTF-8 ({exc.reason} at byte {exc.start} of the line)")
     if not line.strip(BLANK):
         return None
-    obj, bad = _parse_json(line)
+    obj, bad = parse_json(line)
     if bad is not None:
         return error_record(source, location, bad)
     if not isinstance(obj, dict):

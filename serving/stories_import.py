@@ -31,13 +31,13 @@ from .readers.base import ReaderError, ReaderOptions
 from .readers.html_text import html_to_text
 from .readers.xml_dumps import (  # the readers' element helpers, shared rather than copied
     CONTENT_NS,
-    _child,
-    _child_text,
-    _context,
-    _dsq_id,
-    _is_item_child,
-    _is_thread,
-    _is_wp,
+    child_text,
+    context_text,
+    dsq_id,
+    find_child,
+    is_item_child,
+    is_thread,
+    is_wp,
     root_kind,
 )
 from .readers.xml_stream import XmlStop, local, namespace, stream
@@ -98,7 +98,7 @@ def read_wxr_stories(path: Path, options: ReaderOptions) -> Iterator[Found]:
     """Articles of a WXR export, one per ``<item>`` of an article type."""
     fields: dict[str, str | None] = {}
     try:
-        for ended in stream(path, _is_item_child, options, emit_depth=3, unit_depth=4):
+        for ended in stream(path, is_item_child, options, emit_depth=3, unit_depth=4):
             name = local(ended.tag)
             if ended.elem is None:
                 if ended.depth == 3 and name == "item":
@@ -111,9 +111,9 @@ def read_wxr_stories(path: Path, options: ReaderOptions) -> Iterator[Found]:
                 fields.setdefault("problem", f"{name}: {ended.problem}")
             elif name == "encoded":
                 if namespace(ended.tag) == CONTENT_NS:  # not excerpt:encoded
-                    fields["text"] = _context(ended.elem, options)
+                    fields["text"] = context_text(ended.elem, options)
             elif name in ("post_id", "post_type"):
-                if _is_wp(ended.elem):
+                if is_wp(ended.elem):
                     fields[name] = _child_text_of(ended.elem)
             else:
                 fields[name] = _child_text_of(ended.elem)
@@ -148,18 +148,18 @@ def _wxr_item(fields: dict[str, str | None]) -> Iterator[Found]:
 def read_disqus_stories(path: Path, options: ReaderOptions) -> Iterator[Found]:
     """Articles of a Disqus export, one per ``<thread>``."""
     try:
-        for ended in stream(path, _is_thread, options, unit_depth=2):
+        for ended in stream(path, is_thread, options, unit_depth=2):
             elem = ended.elem
             if ended.problem is not None or elem is None:
-                yield f"thread {_dsq_id(elem)}: {ended.problem or 'unreadable'}"
+                yield f"thread {dsq_id(elem)}: {ended.problem or 'unreadable'}"
                 continue
             story = _story(
-                _child_text(elem, "id") or _dsq_id(elem),
-                _child_text(elem, "link"),
-                _child_text(elem, "title"),
-                _context(_child(elem, "message"), options),
+                child_text(elem, "id") or dsq_id(elem),
+                child_text(elem, "link"),
+                child_text(elem, "title"),
+                context_text(find_child(elem, "message"), options),
             )
-            yield story if story is not None else f"thread {_child_text(elem, 'title')!r}: no id and no link"
+            yield story if story is not None else f"thread {child_text(elem, 'title')!r}: no id and no link"
     except XmlStop as exc:
         yield f"{path}: reading stopped at line {exc.line}: {exc}"
 

@@ -129,11 +129,13 @@ def tiny_run_dir(tiny_base_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="session")
 def tiny_artifact_dir(tiny_run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Read-only exported artifact of ``tiny_run_dir`` (int8 model.onnx + model.fp32.onnx), built once."""
+    """Read-only exported artifact of ``tiny_run_dir`` (int8 model.onnx + model.fp32.onnx), built once;
+    no OpenVINO runtime plans, so it serves ONNX Runtime wherever it loads (tests/test_runtime_backends.py
+    exports its own with them)."""
     from commentmod.training.export.artifact import ExportOptions, export_artifact
 
     out = tmp_path_factory.mktemp("tiny-artifact") / "tiny"
-    export_artifact(tiny_run_dir, out, ExportOptions(keep_fp32=True, name="tiny"))
+    export_artifact(tiny_run_dir, out, ExportOptions(keep_fp32=True, name="tiny", openvino_plans=False))
     return out
 
 

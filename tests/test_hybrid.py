@@ -99,7 +99,9 @@ def hybrid_artifact(hybrid_run: Path, tmp_path_factory: pytest.TempPathFactory) 
     """int8 hybrid artifact (+ model.fp32.onnx) of the tiny run, built once for this module."""
     out = tmp_path_factory.mktemp("hybrid-art") / "hybrid"
     ex.export_artifact(
-        hybrid_run, out, ex.ExportOptions(keep_fp32=True, name="hybrid", hybrid_parity_rows=40)
+        hybrid_run,
+        out,
+        ex.ExportOptions(keep_fp32=True, name="hybrid", hybrid_parity_rows=40, openvino_plans=False),
     )
     return out
 

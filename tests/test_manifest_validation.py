@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from commentmod.model.errors import ManifestError
-from commentmod.model.manifest import MANIFEST_NAME, Manifest
+from commentmod.model.manifest import FORMAT_VERSION, FORMAT_VERSION_PRUNED, MANIFEST_NAME, Manifest
 from commentmod.model.manifest_io import (
     CHECKSUM_NAME,
     MAX_MANIFEST_BYTES,
@@ -114,6 +114,17 @@ def test_valid_manifest_round_trips() -> None:
 def test_not_an_object_or_wrong_version(data: Any) -> None:
     with pytest.raises(ManifestError, match=r"expected a JSON object|format version"):
         Manifest.from_dict(data)
+
+
+def test_pruned_format_version_is_read_and_a_newer_one_refused() -> None:
+    data = _valid()
+    assert data["format_version"] == FORMAT_VERSION  # what Manifest writes unless the export prunes
+    data["format_version"] = FORMAT_VERSION_PRUNED
+    assert Manifest.from_dict(data).format_version == FORMAT_VERSION_PRUNED
+    for newer in (FORMAT_VERSION_PRUNED + 1, 0, 2.0):
+        data["format_version"] = newer
+        with pytest.raises(ManifestError, match=rf"format version is {newer!r}, .* reads versions 1 and 2"):
+            Manifest.from_dict(data)
 
 
 def test_direct_construction_is_checked_too() -> None:

@@ -215,7 +215,7 @@ def test_disqus_export_is_parsed_once(tmp_path: Path, monkeypatch: pytest.Monkey
     passes.clear()  # a post before its thread: one more pass, over the threads only
     late = _disqus(_post("p1", "one"), '<thread dsq:id="t1"><title>T</title></thread>', _post("p2", "two"))
     assert [r.article_title for r in read_file(_write(tmp_path / "b.xml", late))] == ["T", "T"]
-    assert passes == ["_is_top", "_is_thread"]
+    assert passes == ["_is_top", "is_thread"]
 
 
 WXR = """<?xml version="1.0" encoding="UTF-8"?>

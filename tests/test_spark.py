@@ -24,12 +24,13 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from commentmod.serving.cli import main
-from commentmod.serving.cli_spark import out_location, spark_failure
+from commentmod.serving.cli import build_parser, main
+from commentmod.serving.cli_spark import check_output, spark_failure
+from commentmod.serving.journal import OutputError
 from commentmod.serving.readers import ReaderOptions
 from commentmod.serving.readers.tabular import read_jsonl
 from commentmod.serving.result import Result
-from commentmod.serving.spark_inputs import SparkInputError, resolve_inputs
+from commentmod.serving.spark_inputs import SparkInputError, is_uri, resolve_inputs
 from commentmod.serving.spark_records import (
     LINE_COL,
     ROW_COL,
@@ -176,14 +177,76 @@ def test_inputs_are_grouped_by_format_and_other_formats_refused(tmp_path: Path, 
         resolve_inputs([str(tmp_path / "missing.jsonl")])
 
 
-def test_out_uris_and_spark_failures_read_well() -> None:
-    assert out_location(Path("s3a://bucket/scored.parquet")) == "s3a://bucket/scored.parquet"
-    assert out_location(Path("/data/scored.parquet")) == "/data/scored.parquet"
+def test_a_location_with_a_scheme_is_a_uri_and_anything_else_a_local_path() -> None:
+    uris = ["hdfs:///data/o.parquet", "s3a://bucket/x", "file:///tmp/x", "file:/tmp/x", "gs://b/c/*.parquet"]
+    assert all(is_uri(u) for u in uris)  # "file:/tmp/x": Hadoop's own spelling of a local URI
+    local = ["/data/o.parquet", "o.parquet", "data/s3a://x", "C:/data/o.parquet", "odd:name.parquet"]
+    assert not any(is_uri(p) for p in local)  # a scheme only at the start; "C:" is a drive letter
+
+
+def test_uri_outputs_reach_spark_as_given_and_only_local_ones_are_checked(
+    tmp_path: Path, inputs: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    parser = build_parser("score")
+    for out in ("hdfs:///data/out.parquet", "s3a://bucket//x.parquet", "file:///tmp/x.parquet"):
+        args = parser.parse_args(["score", "--engine", "spark", inputs[0], "--model", "m", "--out", out])
+        assert args.out == out  # not pathlib's "hdfs:/data/out.parquet"
+    groups = resolve_inputs(inputs[:2])
+    existing = tmp_path / "old.parquet"
+    existing.mkdir()
+    check_output(f"file://{existing}", groups, inputs[:2], overwrite=False)  # Spark's write refuses it
+    with pytest.raises(OutputError, match="already exists"):
+        check_output(str(existing), groups, inputs[:2], overwrite=False)
+    with pytest.raises(OutputError, match="read back as the input"):
+        check_output(inputs[1], groups, inputs[:2], overwrite=True)
+    with pytest.raises(OutputError, match="writes Parquet"):
+        check_output("s3a://bucket/scored.csv", groups, inputs[:2], overwrite=False)
+    # the single-process path writes local files: a URI is refused, not made a folder named "s3a:"
+    assert main(["score", inputs[0], "--model", str(tmp_path), "--out", "s3a://bucket/o.jsonl"]) == 2
+    assert "use --engine spark for URIs" in caplog.text
+
+
+def test_spark_failures_read_well() -> None:
     failure = Exception(
         "An error occurred while calling o1.parquet.\n  File worker.py, line 9\n"
         "commentmod.model.errors.ManifestError: model.onnx: sha256 mismatch; re-export\n\tat org.apache..."
     )
     assert spark_failure(failure) == "ManifestError: model.onnx: sha256 mismatch; re-export"
+
+
+def test_the_driver_resolves_one_concrete_plan_for_every_executor() -> None:
+    from commentmod.model.manifest import Manifest
+    from commentmod.model.runtime_plans import RuntimePlan
+    from commentmod.serving.artifact_check import model_id
+    from commentmod.serving.spark import SparkScoringError, driver_plan, plan_request
+
+    ort_int8 = RuntimePlan("onnxruntime", "int8", "model.onnx", "int8", passed=True, comments_per_s=116.0)
+    ov_int8 = RuntimePlan(
+        "openvino", "ov-int8", "model.ov-int8.xml", "int8", "f32", passed=True, comments_per_s=300.0
+    )
+    ov_bf16 = RuntimePlan(
+        "openvino", "bf16", "model.fp32.onnx", "bf16", "bf16", ("bf16",), passed=True, comments_per_s=400.0
+    )
+    files = {f: f"{i}" * 64 for i, f in enumerate(["model.onnx", "model.ov-int8.xml", "model.ov-int8.bin"])}
+    manifest = Manifest(
+        name="m", quantization="int8", files=files, runtime_plans=(ort_int8, ov_int8, ov_bf16)
+    )
+    ort, both, bf16 = frozenset({"onnxruntime"}), frozenset({"onnxruntime", "openvino"}), frozenset({"bf16"})
+    assert driver_plan(manifest, "auto", ort, bf16) == ort_int8  # no OpenVINO on the driver: ONNX Runtime
+    assert driver_plan(manifest, "auto", both, frozenset()) == ov_int8  # no bf16 units: the int8 IR
+    assert driver_plan(manifest, "auto", both, bf16) == ov_bf16
+    assert driver_plan(manifest, "openvino", ort, frozenset()) == ov_int8  # asked for: the executors have it
+    assert driver_plan(manifest, "onnxruntime", both, bf16) == ort_int8
+    assert plan_request(manifest, ov_int8) == "ov-int8"
+    # the model id the workers must report is the plan's file's, not model.onnx's
+    assert model_id(manifest, ov_int8.file) != model_id(manifest) == model_id(manifest, ort_int8.file)
+    bare = Manifest(name="m", quantization="none", files=files)  # exported before runtime plans
+    chosen = driver_plan(bare, "auto", both, bf16)
+    assert (chosen.backend, chosen.file, plan_request(bare, chosen)) == ("onnxruntime", "model.onnx", None)
+    with pytest.raises(SparkScoringError, match="no OpenVINO plan"):
+        driver_plan(bare, "openvino", both, bf16)
+    with pytest.raises(SparkScoringError, match="'tensorrt' is not one of auto, onnxruntime, openvino"):
+        driver_plan(manifest, "tensorrt", both, bf16)
 
 
 @pytest.mark.parametrize(
@@ -292,6 +355,25 @@ def test_spark_cli_gives_the_single_process_results(
 
 @pytest.mark.slow
 @pytest.mark.spark
+def test_spark_cli_reads_and_writes_file_uris(
+    spark: Any, fp32_artifact: Path, inputs: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    uri = f"file://{tmp_path}/scored.parquet"  # pathlib would make it "file:/..."
+    command = ["score", "--engine", "spark", f"file://{inputs[1]}", inputs[0], "--out", uri]
+    command += ["--model", str(fp32_artifact), "--no-progress", "--partitions", "2"]
+    assert main(command) == 0
+    _, rows = _read(tmp_path / "scored.parquet")
+    assert len(rows) == 5 + 31
+    assert {"101", "104", "j0", "j-int"} <= {r["id"] for r in rows}
+    assert sum(Path(r["source"]).name == "in.parquet" for r in rows) == 5
+    assert main(command) == 2  # an existing URI output: Spark's write refuses it
+    assert "already exists" in caplog.text
+    assert main([*command, "--overwrite"]) == 0
+    assert len(_read(tmp_path / "scored.parquet")[1]) == 5 + 31
+
+
+@pytest.mark.slow
+@pytest.mark.spark
 def test_score_dataframe_with_poisoned_records_finishes(spark: Any, fp32_artifact: Path) -> None:
     from commentmod.serving.spark import output_columns, score_dataframe
 
@@ -317,10 +399,45 @@ def test_requests_are_checked_on_the_driver(spark: Any, fp32_artifact: Path) -> 
     from commentmod.serving.spark import SparkScoringError, score_dataframe
 
     df = spark.createDataFrame([("a", "text")], "id string, text string")
-    with pytest.raises(SparkScoringError, match="ONNX Runtime only"):
+    with pytest.raises(SparkScoringError, match="no OpenVINO plan"):  # an fp32 export has no plans
         score_dataframe(df, fp32_artifact, backend="openvino")
+    with pytest.raises(SparkScoringError, match="is not one of"):
+        score_dataframe(df, fp32_artifact, backend="tensorrt")
     with pytest.raises(SparkScoringError, match="title_col='headline' is not a column"):
         score_dataframe(df, fp32_artifact, title_col="headline")
+
+
+def test_workers_load_the_drivers_plan_or_fail_saying_so(fp32_artifact: Path) -> None:
+    from dataclasses import replace
+
+    from commentmod.serving.spark import SparkScoringError, artifact_ref, worker_scorer
+
+    ref = artifact_ref(None, fp32_artifact, ship=False)  # not shipped: no Spark context needed
+    assert (ref.backend, ref.plan, ref.model_file) == ("onnxruntime", None, "model.onnx")
+    scorer = worker_scorer(ref, 1)
+    assert scorer.model_id == ref.model_id and scorer.runtime.file == "model.onnx"
+    other = replace(ref, backend="openvino", plan="ov-int8", model_file="model.ov-int8.xml")
+    with pytest.raises(SparkScoringError, match="cannot run the driver's runtime plan openvino ov-int8"):
+        worker_scorer(other, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_spark_cli_passes_backend_to_the_driver(
+    spark: Any, fp32_artifact: Path, inputs: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    command = ["score", "--engine", "spark", inputs[0], "--model", str(fp32_artifact), "--no-progress"]
+    assert main([*command, "--out", str(tmp_path / "ov.parquet"), "--backend", "openvino"]) == 2
+    assert "no OpenVINO plan" in caplog.text and not (tmp_path / "ov.parquet").exists()
+    assert main([*command, "--out", str(tmp_path / "ort.parquet"), "--backend", "onnxruntime"]) == 0
+    assert {r["model"] for r in _read(tmp_path / "ort.parquet")[1]} == {f"tiny-fp32@{_digest(fp32_artifact)}"}
+
+
+def _digest(artifact: Path) -> str:
+    from commentmod.model.manifest_io import read_manifest
+    from commentmod.serving.artifact_check import model_digest
+
+    return model_digest(read_manifest(artifact, verify=False))[:12]
 
 
 @pytest.mark.slow

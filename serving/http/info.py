@@ -11,7 +11,7 @@ from typing import Any
 
 from ...model.labels import LABEL_DESCRIPTIONS
 from ..pipeline import ScorerLike
-from .schemas import LabelInfo, Limits, ModelInfo, ModelRef, SourceInfo
+from .schemas import LabelInfo, Limits, ModelInfo, ModelRef, RuntimeInfo, SourceInfo
 from .settings import HttpSettings
 
 
@@ -31,6 +31,14 @@ def package_version() -> str:
 def _languages(manifest: Any) -> list[str] | None:
     recorded = getattr(manifest, "extra", {}).get("languages")
     return [str(lang) for lang in recorded] if isinstance(recorded, list | tuple) else None
+
+
+def _runtime(scorer: ScorerLike) -> RuntimeInfo | None:
+    """The runtime plan a real Scorer runs (``scorer.runtime``); None for a scorer without one."""
+    plan = getattr(scorer, "runtime", None)
+    if plan is None:
+        return None
+    return RuntimeInfo(backend=plan.backend, plan=plan.plan, precision=plan.precision)
 
 
 def model_info(scorer: ScorerLike, settings: HttpSettings) -> ModelInfo:
@@ -62,4 +70,5 @@ def model_info(scorer: ScorerLike, settings: HttpSettings) -> ModelInfo:
             max_comments=settings.max_comments,
             max_comment_chars=getattr(scorer, "max_chars", None),
         ),
+        runtime=_runtime(scorer),
     )

@@ -93,6 +93,12 @@ class Limits(BaseModel):
     max_comment_chars: int | None = Field(description="a longer comment is scored on its first ones")
 
 
+class RuntimeInfo(BaseModel):
+    backend: str = Field(description="what runs the transformer: onnxruntime or openvino")
+    plan: str = Field(description="the artifact's runtime plan it runs (e.g. int8, bf16, ov-int8)")
+    precision: str = Field(description="what its matrix products compute in: fp32, bf16 or int8")
+
+
 class ModelInfo(BaseModel):
     id: str
     version: str
@@ -106,6 +112,7 @@ class ModelInfo(BaseModel):
     format_version: int | None = Field(description="artifact format version")
     commentmod_version: str = Field(description="version of the serving package")
     limits: Limits
+    runtime: RuntimeInfo | None = Field(default=None, description="the runtime plan serving the model")
 
 
 class Health(BaseModel):

@@ -33,7 +33,8 @@ from .base import (
 from .meter import ReadMeter
 from .textio import BLANK, read_lines
 
-_CARRIED = ("created_at", "createdAt", "date", "parent", "url", "link", "lang", "language")
+# columns kept in a record's meta when present (the Spark path selects them too)
+CARRIED = ("created_at", "createdAt", "date", "parent", "url", "link", "lang", "language")
 _CACHE_SIZE = 256
 
 
@@ -118,11 +119,12 @@ def build_record(
         article_title=field(columns.title),
         article_text=field(columns.context),
         author=field(columns.author),
-        meta=clean_meta({k: row[k] for k in _CARRIED if k in row}),
+        meta=clean_meta({k: row[k] for k in CARRIED if k in row}),
     )
 
 
-def _parse_json(text: str) -> tuple[Any, str | None]:
+def parse_json(text: str) -> tuple[Any, str | None]:
+    """``(value, None)``, or ``(None, why the text is not JSON)``."""
     try:
         return json.loads(text), None
     except RecursionError:
@@ -146,7 +148,7 @@ def read_jsonl(
             continue
         if not line.strip(BLANK):
             continue
-        obj, bad = _parse_json(line)
+        obj, bad = parse_json(line)
         if bad is not None:
             yield error_record(source, location, bad)
             continue
@@ -313,7 +315,7 @@ def read_parquet(
             source, source, "could not read the file: " + _no_text_message(columns, options, names)
         )
         return
-    wanted = [c for c in names if c in columns.needed() or c in _CARRIED]
+    wanted = [c for c in names if c in columns.needed() or c in CARRIED]
     row = 0
     for group, size in enumerate(sizes):
         done = 0

@@ -68,15 +68,17 @@ def root_kind(path: Path) -> str:
     )
 
 
-def _child(elem: Element, name: str) -> Element | None:
+def find_child(elem: Element, name: str) -> Element | None:
+    """The first child of ``elem`` with the local name ``name``."""
     for child in elem:
         if local(child.tag) == name:
             return child
     return None
 
 
-def _child_text(elem: Element, name: str) -> str | None:
-    child = _child(elem, name)
+def child_text(elem: Element, name: str) -> str | None:
+    """The cleaned text of that child; None when it is missing or empty."""
+    child = find_child(elem, name)
     return None if child is None or child.text is None else clean_text(child.text)
 
 
@@ -85,7 +87,8 @@ def _visible(elem: Element | None) -> str:
     return "" if elem is None else clean_text(html_to_text(element_html(elem)))
 
 
-def _context(elem: Element | None, options: ReaderOptions) -> str | None:
+def context_text(elem: Element | None, options: ReaderOptions) -> str | None:
+    """The visible text of an article element, cut to ``max_context_chars``; None when empty."""
     if elem is None:
         return None
     # the model reads the start of the article: cut the HTML before converting it
@@ -99,7 +102,7 @@ def _stop_record(source: str, exc: XmlStop, count: int) -> InputRecord:
     partial = exc.partial
     rid = None
     if partial is not None:
-        rid = _dsq_id(partial) or _wp(partial, "comment_id")
+        rid = dsq_id(partial) or _wp(partial, "comment_id")
     return error_record(
         source, line, f"could not read the rest of the file ({count} records read): {exc}", id=rid
     )
@@ -108,7 +111,8 @@ def _stop_record(source: str, exc: XmlStop, count: int) -> InputRecord:
 # --------------------------------------------------------------------------- Disqus
 
 
-def _dsq_id(elem: Element | None) -> str | None:
+def dsq_id(elem: Element | None) -> str | None:
+    """The ``dsq:id`` attribute of a Disqus element, cleaned."""
     value = None if elem is None else elem.get(f"{{{DSQ_NS}}}id")
     return None if value is None else clean_text(value)
 
@@ -117,17 +121,18 @@ def _is_top(stack: list[str]) -> bool:
     return len(stack) == 2
 
 
-def _is_thread(stack: list[str]) -> bool:
+def is_thread(stack: list[str]) -> bool:
+    """A :func:`stream` filter: the ``<thread>`` elements under a Disqus export's root."""
     return len(stack) == 2 and local(stack[1]) == "thread"
 
 
 def _add_thread(threads: dict[str, dict[str, str | None]], elem: Element, options: ReaderOptions) -> None:
-    tid = _dsq_id(elem)
+    tid = dsq_id(elem)
     if tid is not None:
         threads[tid] = {
-            "title": cap((_child_text(elem, "title") or "").strip(), options.max_context_chars) or None,
-            "link": cap(_child_text(elem, "link"), _LINK_CHARS),
-            "text": _context(_child(elem, "message"), options),
+            "title": cap((child_text(elem, "title") or "").strip(), options.max_context_chars) or None,
+            "link": cap(child_text(elem, "link"), _LINK_CHARS),
+            "text": context_text(find_child(elem, "message"), options),
         }
 
 
@@ -135,7 +140,7 @@ def _disqus_threads(path: Path, options: ReaderOptions) -> dict[str, dict[str, s
     """Thread table of the export (a file that breaks: the threads before the break)."""
     threads: dict[str, dict[str, str | None]] = {}
     try:
-        for ended in stream(path, _is_thread, options, unit_depth=2):
+        for ended in stream(path, is_thread, options, unit_depth=2):
             if ended.elem is not None:
                 _add_thread(threads, ended.elem, options)
     except XmlStop:
@@ -148,9 +153,9 @@ def _bool(value: str | None) -> bool:
 
 
 def _post_record(ended: Ended, threads: dict[str, dict[str, str | None]], source: str) -> InputRecord:
-    location = f"{source}:post {_dsq_id(ended.elem)}"
+    location = f"{source}:post {dsq_id(ended.elem)}"
     if ended.problem is not None or ended.elem is None:
-        return error_record(source, location, ended.problem or "unreadable post", id=_dsq_id(ended.elem))
+        return error_record(source, location, ended.problem or "unreadable post", id=dsq_id(ended.elem))
     return _disqus_post(ended.elem, threads, source, location)
 
 
@@ -186,33 +191,33 @@ def read_disqus(
 
 def _thread_unseen(ended: Ended, threads: dict[str, dict[str, str | None]]) -> bool:
     """A post naming a thread not in the table (yet)."""
-    tid = None if ended.elem is None else _dsq_id(_child(ended.elem, "thread"))
+    tid = None if ended.elem is None else dsq_id(find_child(ended.elem, "thread"))
     return tid is not None and tid not in threads
 
 
 def _disqus_post(
     elem: Element, threads: dict[str, dict[str, str | None]], source: str, location: str
 ) -> InputRecord:
-    thread_id = _dsq_id(_child(elem, "thread"))
-    author_elem = _child(elem, "author")
+    thread_id = dsq_id(find_child(elem, "thread"))
+    author_elem = find_child(elem, "author")
     author = None
     if author_elem is not None:
-        name = _child_text(author_elem, "name") or _child_text(author_elem, "username") or ""
+        name = child_text(author_elem, "name") or child_text(author_elem, "username") or ""
         author = name.strip()[:200] or None
     thread = threads.get(thread_id or "", {})
     meta: dict[str, Any] = {
         "thread_id": thread_id,
-        "parent": _dsq_id(_child(elem, "parent")),
-        "created_at": _child_text(elem, "createdAt"),
-        "is_deleted": _bool(_child_text(elem, "isDeleted")),
-        "is_spam": _bool(_child_text(elem, "isSpam")),
+        "parent": dsq_id(find_child(elem, "parent")),
+        "created_at": child_text(elem, "createdAt"),
+        "is_deleted": _bool(child_text(elem, "isDeleted")),
+        "is_spam": _bool(child_text(elem, "isSpam")),
         "url": thread.get("link"),
     }
     if thread_id is not None and thread_id not in threads:
         meta["warning"] = f"thread {thread_id} not found in the export"
     return InputRecord(
-        id=_dsq_id(elem),
-        text=_visible(_child(elem, "message")),
+        id=dsq_id(elem),
+        text=_visible(find_child(elem, "message")),
         source=source,
         location=location,
         article_title=thread.get("title"),
@@ -225,17 +230,19 @@ def _disqus_post(
 # --------------------------------------------------------------------------- WordPress WXR
 
 
-def _is_item_child(stack: list[str]) -> bool:
+def is_item_child(stack: list[str]) -> bool:
+    """A :func:`stream` filter: the children of a WXR ``<item>``."""
     return len(stack) == 4 and local(stack[2]) == "item"
 
 
-def _is_wp(elem: Element) -> bool:
+def is_wp(elem: Element) -> bool:
+    """Whether ``elem`` is in a WordPress (``wp:``) namespace."""
     return namespace(elem.tag).startswith(WP_NS_PREFIX)
 
 
 def _wp(elem: Element, name: str) -> str | None:
     for child in elem:
-        if local(child.tag) == name and _is_wp(child):
+        if local(child.tag) == name and is_wp(child):
             return None if child.text is None else clean_text(child.text)
     return None
 
@@ -251,24 +258,24 @@ def read_wxr(
     item: dict[str, str | None] = {}
     count = 0
     try:
-        for ended in stream(path, _is_item_child, options, emit_depth=3, unit_depth=4, meter=meter):
+        for ended in stream(path, is_item_child, options, emit_depth=3, unit_depth=4, meter=meter):
             if ended.elem is None:
                 if ended.depth == 3 and local(ended.tag) == "item":
                     item = {}
                 continue
             elem, name = ended.elem, local(ended.tag)
-            if name == "comment" and _is_wp(elem):
+            if name == "comment" and is_wp(elem):
                 count += 1
                 record = _wxr_comment(elem, ended.problem, item, source, options)
                 if record is not None:
                     yield record
-            elif name == "title" and not _is_wp(elem):
+            elif name == "title" and not is_wp(elem):
                 item["title"] = cap((elem.text or "").strip(), options.max_context_chars) or None
             elif name == "link":
                 item["link"] = cap(elem.text, _LINK_CHARS)
             elif name == "encoded" and namespace(elem.tag) == CONTENT_NS:
-                item["body"] = _context(elem, options)
-            elif name == "post_id" and _is_wp(elem):
+                item["body"] = context_text(elem, options)
+            elif name == "post_id" and is_wp(elem):
                 item["post_id"] = cap(elem.text, 100)
     except XmlStop as exc:
         yield _stop_record(source, exc, count)
@@ -284,7 +291,7 @@ def _wxr_comment(
     location = f"{source}:comment {cid}"
     if problem is not None:
         return error_record(source, location, problem, id=cid)
-    content = _child(elem, "comment_content")
+    content = find_child(elem, "comment_content")
     return InputRecord(
         id=cid,
         text=_visible(content),

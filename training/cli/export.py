@@ -6,8 +6,12 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...model.errors import CommentmodError
+
+if TYPE_CHECKING:
+    from ..export.vocab_prune import VocabSample
 
 log = logging.getLogger("commentmod.export")
 
@@ -71,6 +75,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ship the hybrid model (transformer + n-gram stacker) when the run dir has stacker.json "
         "(default); --no-hybrid ships the transformer alone",
     )
+    parser.add_argument(
+        "--prune-vocab",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="keep only the word-embedding rows of the tokens a comment sample uses, the special tokens "
+        "and the tokenizer's --prune-top-k most probable pieces (smaller artifact, faster load); any other "
+        "token scores as <unk>. Default off",
+    )
+    parser.add_argument(
+        "--prune-sample-data",
+        type=Path,
+        help="DatasetDict directory whose every split (texts + article titles/texts) is the pruning "
+        "sample (default: --validation-data)",
+    )
+    parser.add_argument(
+        "--prune-sample-rows",
+        type=int,
+        default=200_000,
+        help="rows of the pruning sample read, a seeded random subset when there are more (default 200000)",
+    )
+    parser.add_argument(
+        "--prune-top-k",
+        type=int,
+        default=20_000,
+        help="most probable tokenizer pieces kept besides the sample's tokens (default 20000)",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument(
@@ -78,11 +108,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="when no int8 plan passes the fidelity gate, ship fp32 with a warning instead of failing",
     )
+    parser.add_argument(
+        "--openvino-plans",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with OpenVINO installed, also gate and time OpenVINO bf16 and NNCF int8 runtime plans and "
+        "ship the files of those that pass (default); --no-openvino-plans skips them",
+    )
+    parser.add_argument(
+        "--openvino-calibration-windows",
+        type=int,
+        default=300,
+        help="validation windows NNCF calibrates the OpenVINO int8 plan on (default 300)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from ..export.artifact import ExportOptions, export_artifact
     from ..export.probes import load_validation_items
+    from ..export.vocab_prune import PruneOptions
 
     try:
         options = ExportOptions(
@@ -97,13 +141,17 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             int8_fallback_fp32=args.int8_fallback_fp32,
             hybrid=args.hybrid,
+            openvino_plans=args.openvino_plans,
+            openvino_calibration_windows=args.openvino_calibration_windows,
+            vocab=PruneOptions(args.prune_vocab, top_k=args.prune_top_k),
         )
         validation = None
         source = ""
         if args.validation_data is not None:
             validation = load_validation_items(args.validation_data, args.validation_rows)
             source = f"{args.validation_data} (validation, seeded random sample of {len(validation)} rows)"
-        result = export_artifact(args.model, args.out, options, validation, source)
+        sample = _vocab_sample(args) if args.prune_vocab else None
+        result = export_artifact(args.model, args.out, options, validation, source, sample)
     except CommentmodError as exc:
         log.error("%s: %s", type(exc).__name__, exc)
         return 1
@@ -127,6 +175,30 @@ def run(args: argparse.Namespace) -> int:
             f"int8    : {verdict} {r.plan}: max |dp| = {r.max_abs_delta:.4f} ({r.label} on {r.probe}), "
             f"flag agreement {r.agreement:.2%} on {r.n_agreement_items} ({r.agreement_source})"
         )
+    for plan in result.manifest.runtime_plans:
+        verdict = "PASS" if plan.passed else "fail"
+        speed = "-" if plan.comments_per_s is None else f"{plan.comments_per_s:.1f}"
+        print(
+            f"runtime : {verdict} {plan.key} ({plan.file}): max |dp| = {plan.max_abs_dp}, flag agreement "
+            f"{plan.flag_agreement}, {speed} comments/s  {plan.note}"
+        )
+    vocab = result.manifest.extra.get("vocab_pruning")
+    if vocab:
+        print(
+            f"vocab   : pruned to {vocab['kept_rows']} of {vocab['vocab_size']} rows "
+            f"({vocab['rows_seen_in_sample']} seen in {vocab['sample']['rows']} sample rows)"
+        )
     for name, size in sorted(result.sizes.items()):
         print(f"  {name:<18} {size / 1e6:9.2f} MB")
     return 0
+
+
+def _vocab_sample(args: argparse.Namespace) -> VocabSample:
+    """The pruning sample: every split of --prune-sample-data (else --validation-data); empty without."""
+    from ..export.vocab_prune import VocabSample, load_sample_items
+
+    data = args.prune_sample_data or args.validation_data
+    if data is None:
+        return VocabSample((), ())
+    items, source = load_sample_items(data, args.prune_sample_rows)
+    return VocabSample(items, (source,))

@@ -96,6 +96,13 @@ def _runtime(group: argparse._ArgumentGroup) -> None:
     a("--force", action="store_true", help="replace the artifact directory when it exists")
     a("--batch-size", type=int, default=32, help="windows per encoder pass")
     a("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the encoder runs")
+    a(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16"),
+        help="the encoder's matmuls: auto = bf16 autocast on a CPU with AMX/AVX512-BF16 or a CUDA GPU "
+        "with bf16, else fp32 (bf16 without it falls back to fp32 with a warning)",
+    )
     a("--threads", type=int, help="torch threads (default: one per free core)")
     a("--cache", type=Path, help="encoded rows kept for the next retrain (default: OUT/../.retrain-cache)")
     a("--no-cache", action="store_true", help="encode every row, keep nothing")
@@ -123,6 +130,7 @@ def _options(args: argparse.Namespace) -> RetrainOptions:
         head=HeadFit(anchor=args.head_anchor, new_weight=args.new_weight),
         batch_size=args.batch_size,
         device=args.device,
+        precision=args.precision,
         threads=args.threads,
         cache=None if args.no_cache else (args.cache or args.out.parent / ".retrain-cache"),
         artifact=args.artifact,
@@ -147,6 +155,14 @@ def _print_result(result: RetrainResult) -> None:
             print(f"  not judged: {len(comparison.skipped)} cell(s) with too few rows")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
     print(f"time    : {timings}")
+    if result.runtime:
+        precision, threads = result.runtime["precision"], result.runtime["threads"]
+        enc = result.counts.get("cache", {})
+        print(
+            f"encoder : {result.runtime['device']}, {precision['used']} ({precision['reason']}), "
+            f"{threads['threads']} thread(s); encoded {enc.get('encoded_rows', 0)} rows at "
+            f"{enc.get('rows_per_second', 0.0)} rows/s, {enc.get('hits', 0)} row set(s) from the cache"
+        )
     if result.lineage is not None and result.export is not None:
         lineage = result.lineage
         print(f"promoted: version {lineage.version} ({lineage.model_id}), parent {lineage.parent_id}")
@@ -172,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
             "verdict": result.verdict.to_dict(),
             "evaluation": result.evaluation,
             "seconds": result.seconds,
+            "counts": result.counts,
+            "runtime": result.runtime,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0 if result.promoted else REFUSED

@@ -3,10 +3,14 @@
 Steps (all gates pass before anything appears at the target path)::
 
     run dir ─► ONNX fp32 (onnx_graph.py: TorchScript exporter, dynamic batch/sequence, opset >= 17)
+            ─► with --prune-vocab: word embeddings cut to a comment sample's tokens, vocab_map.npy
+               (vocab_prune.py); every gate below then judges the pruned graph
             ─► parity gate: ONNX fp32 vs PyTorch on PROBES, max |Δ prob| <= 1e-4   (ParityError)
             ─► int8 plans (quantize.py, fastest first) ─► fidelity gate vs fp32 (int8.py):
                  max |Δ prob| <= 0.03 on PROBES and >= 99 % flagged-decision agreement on
                  validation comments; the first plan that passes ships    (QuantizationFidelityError)
+            ─► runtime plans (openvino_plans.py, with OpenVINO installed): OpenVINO bf16 and NNCF int8
+               gated like int8 and timed, all recorded in runtime_plans, passing plans' files kept
             ─► MODEL_CARD.md + commentmod.json (sha256 of every file) ─► atomic move into place
 
 Model output is raw ``logits`` [batch, n_labels]; the Scorer applies temperature and sigmoid
@@ -15,7 +19,8 @@ Model output is raw ``logits`` [batch, n_labels]; the Scorer applies temperature
 Hybrid artifacts (hybrid.py): when the run directory has ``stacker.json`` the artifact also ships
 the n-gram graph and the stacker; a further gate (``ParityError``) checks that the Scorer's stacked
 probabilities equal the Python blend within 1e-4, and the int8 gate judges the stacked
-probabilities. This module only orders the steps; each step is a named function.
+probabilities. This module only orders the steps; each step is a named function (over 400
+lines because the gates' small result types live beside the one function that orders them).
 """
 
 from __future__ import annotations
@@ -59,8 +64,10 @@ from .onnx_graph import (
     onnx_logits,
     torch_logits,
 )
+from .openvino_plans import DEFAULT_CALIBRATION_WINDOWS, check_written_plans, measure_runtime_plans
 from .parity import HybridParityReport, ParityReport, check_parity
 from .probes import PROBES, builtin_validation_items
+from .vocab_prune import PruneOptions, VocabSample, prune_for_export, pruning_extra, with_pruning
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +92,16 @@ class ExportOptions:
     # ship the hybrid model when the run dir has stacker.json; False: transformer only
     hybrid: bool = True
     hybrid_parity_rows: int = 200  # validation comments (besides the probes) in the hybrid parity gate
+    openvino_plans: bool = True  # measure OpenVINO runtime plans when installed (openvino_plans.py)
+    openvino_calibration_windows: int = DEFAULT_CALIBRATION_WINDOWS  # NNCF int8 calibration windows
+    vocab: PruneOptions = field(default_factory=PruneOptions)  # --prune-vocab (vocab_prune.py); off
 
     def __post_init__(self) -> None:
         if self.opset < MIN_OPSET:
             raise ExportError(f"opset {self.opset} is too old; use {MIN_OPSET} or newer")
+        if self.openvino_calibration_windows < 1:
+            windows = self.openvino_calibration_windows
+            raise ExportError(f"openvino_calibration_windows is {windows}; use 1 or more")
 
 
 @dataclass
@@ -113,10 +126,12 @@ class GraphScorer:
     n_labels: int
     batch_size: int
     ship: ShippedProbs
+    id_map: np.ndarray | None = None  # a vocabulary-pruned graph's token-id map
 
     def logits(self, path: Path, items: Sequence[Triple], batch_size: int | None = None) -> np.ndarray:
         size = self.batch_size if batch_size is None else batch_size
-        return onnx_logits(path, self.tokenizer, self.rule, items, self.special, self.n_labels, size)
+        tok, n = self.tokenizer, self.n_labels
+        return onnx_logits(path, tok, self.rule, items, self.special, n, size, id_map=self.id_map)
 
     def served(self, path: Path, items: Sequence[Triple]) -> np.ndarray:
         return self.ship(self.logits(path, items), items)
@@ -136,6 +151,7 @@ class _Int8Outcome:
     fidelity: list[FidelityReport]
     shipped: bool  # model.onnx is the int8 graph
     failure: str | None = None  # the gate's message when fp32 ships instead (--int8-fallback-fp32)
+    reference: Fp32Reference | None = None  # the fp32 probabilities the gate compared with
 
     @property
     def plan(self) -> str | None:
@@ -308,8 +324,8 @@ def _gate_int8(
         if not options.int8_fallback_fp32:
             raise
         log.warning("%s; shipping the fp32 model instead (--int8-fallback-fp32)", exc)
-        return _Int8Outcome([], shipped=False, failure=str(exc))
-    return _Int8Outcome(reports, shipped=True)
+        return _Int8Outcome([], shipped=False, failure=str(exc), reference=ref)
+    return _Int8Outcome(reports, shipped=True, reference=ref)
 
 
 # --------------------------------------------------------------------------- manifest extra
@@ -356,9 +372,11 @@ def export_artifact(
     options: ExportOptions = ExportOptions(),
     validation_items: Sequence[Triple] | None = None,
     validation_source: str = "",
+    vocab_sample: VocabSample | None = None,
 ) -> ExportResult:
     """Export ``run_dir`` to ``out_dir``; nothing is written at ``out_dir`` unless every gate passes
-    (the steps are in the module docstring; the work is built in a hidden sibling directory)."""
+    (the steps are in the module docstring; the work is built in a hidden sibling directory).
+    ``vocab_sample``: the comments whose tokens a pruned vocabulary keeps (``options.vocab``)."""
     start = time.perf_counter()
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     model, info = CommentClassifier.load(run_dir)
@@ -369,9 +387,14 @@ def export_artifact(
     tmp = prepare_target(out_dir, options.force)
     try:
         fused = export_fp32(model, tmp / FP32_FILE, options.opset, options.fuse)
+        vocab = prune_for_export(
+            tmp / FP32_FILE, tokenizer, stub, options.vocab, vocab_sample, validation_items
+        )
+        stub = with_pruning(stub, vocab, tmp)  # the gates' Scorers read the map
         ship = ShippedProbs(temperature, None if hybrid is None else hybrid.spec, _copy_ngram(hybrid, tmp))
+        id_map = None if vocab is None else vocab.id_map
         scorer = GraphScorer(
-            tokenizer, stub.context_rule, stub.special_ids, len(stub.labels), options.batch_size, ship
+            tokenizer, stub.context_rule, stub.special_ids, len(stub.labels), options.batch_size, ship, id_map
         )
         gates = _gate_fp32(model, tmp, scorer, temperature, hybrid, stub, options, validation_items)
         del model  # the PyTorch weights are not needed past the parity gates
@@ -380,12 +403,17 @@ def export_artifact(
             if options.int8
             else _Int8Outcome([], shipped=False)
         )
+        plans = measure_runtime_plans(tmp, scorer, int8, options)
+        if plans.keep_fp32:  # a passing OpenVINO plan runs the fp32 graph
+            options = replace(options, keep_fp32=True)
         quantization = place_model(tmp, int8.plan, options.keep_fp32)
         probe_items = [p.item for p in PROBES]
         served_probs = scorer.served(tmp / MODEL_FILE, probe_items)
-        extra = export_extra(info, options, fused, gates, int8, hybrid)
-        manifest, files = write_files(run_dir, tmp, replace(stub, quantization=quantization, extra=extra))
+        extra = export_extra(info, options, fused, gates, int8, hybrid) | pruning_extra(vocab)
+        written = replace(stub, quantization=quantization, extra=extra, runtime_plans=plans.plans)
+        manifest, files = write_files(run_dir, tmp, written)
         self_check(tmp, probe_items, served_probs, options.batch_size)
+        check_written_plans(tmp, plans, probe_items, options.batch_size)
         sizes = {f: (tmp / f).stat().st_size for f in files}
         move_into_place(tmp, out_dir)
     finally:

@@ -90,7 +90,8 @@ def self_check(tmp: Path, probe_items: Sequence[Triple], served_probs: np.ndarra
     """Load the finished artifact the way serving does and compare with the gated numbers."""
     from ...serving.scorer import Scorer
 
-    got = Scorer.load(tmp, windows_per_batch=batch_size).probabilities(probe_items)
+    # ONNX Runtime on model.onnx, what served_probs measured (runtime plans: openvino_plans.py)
+    got = Scorer.load(tmp, windows_per_batch=batch_size, backend="onnxruntime").probabilities(probe_items)
     delta = float(np.abs(got - served_probs).max())
     if delta > 1e-5:
         raise ExportError(

@@ -134,11 +134,13 @@ def onnx_logits(
     n_labels: int,
     batch_size: int,
     threads: int | None = None,
+    id_map: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Logits through the serving code path (same windowing, batching and max as the Scorer)."""
+    """Logits through the serving code path (same windowing, batching and max as the Scorer;
+    ``id_map``: a vocabulary-pruned graph's token-id map)."""
     session = make_session(model_path, threads)
     per_item = encode_comments(tokenizer, items, rule, special)
-    return window_logits(session, per_item, n_labels, special.pad, batch_size=batch_size)
+    return window_logits(session, per_item, n_labels, special.pad, batch_size=batch_size, id_map=id_map)
 
 
 def externalise_weights(path: Path) -> Path:

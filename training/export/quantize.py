@@ -118,21 +118,23 @@ def _excluded_nodes(model: onnx.ModelProto, plan: QuantPlan) -> list[str]:
 
 
 def quantize_embedding_rows(model: onnx.ModelProto) -> str | None:
-    """Store the largest gathered table (the word embeddings) as int8 with one fp32 scale per row.
+    """Store the word embeddings - the largest table gathered by a graph input (``input_ids``), else
+    the largest gathered table - as int8 with one fp32 scale per row.
 
     ``Gather(W, ids)`` becomes ``Cast(Gather(W_q, ids)) * Gather(scale, ids)``. Per-row scales keep
     every token's vector at full relative precision (ORT's own Gather quantisation uses one scale
     for the whole table). Returns the initializer name, or None when there is no such Gather.
     """
     inits = {i.name: i for i in model.graph.initializer}
-    candidates = [
-        (int(np.prod(inits[n.input[0]].dims)), k)
+    inputs = {i.name for i in model.graph.input}
+    candidates = [  # a small (e.g. vocabulary-pruned) word table can be smaller than the position table
+        (n.input[1] in inputs, int(np.prod(inits[n.input[0]].dims)), k)
         for k, n in enumerate(model.graph.node)
         if n.op_type == "Gather" and n.input[0] in inits and len(inits[n.input[0]].dims) == 2
     ]
     if not candidates:
         return None
-    _, idx = max(candidates)
+    _, _, idx = max(candidates)
     node = model.graph.node[idx]
     table_name, ids_name, out_name = node.input[0], node.input[1], node.output[0]
     weights = numpy_helper.to_array(inits[table_name]).astype(np.float32)

@@ -74,7 +74,9 @@ def encode(
     options: RetrainOptions,
     first: bool,
 ) -> Pooled:
-    """Pooled outputs of ``model``'s encoder for ``records`` (from the feature cache when there)."""
+    """Pooled outputs of ``model``'s encoder for ``records`` (from the feature cache when there), in
+    ``options.precision`` (resolved: fp32 or bf16), the same for every row set of one retrain, so
+    the gate compares parent and child on features computed one way."""
 
     def compute() -> Pooled:
         return encode_pooled(
@@ -85,9 +87,11 @@ def encode(
             first_only=first,
             batch_size=options.batch_size,
             device=options.device,
+            precision=options.precision,
         )
 
-    return parent.cache.pooled(model.encoder, parent.info.context_rule, first, records, compute)
+    rule, precision = parent.info.context_rule, options.precision
+    return parent.cache.pooled(model.encoder, rule, first, precision, records, compute)
 
 
 def encode_parts(

@@ -3,8 +3,15 @@
 ``CommentClassifier`` scores a window as ``head(mean_pool(encoder(window)))`` (dropout is off at
 inference) and a comment as the max over its windows, per label. With the encoder frozen, the pooled
 vector of every window is all a head refit and the gate need: :func:`encode_pooled` runs the encoder
-once per window (length-sorted batches, as :func:`commentmod.training.fit.predict.window_logits`),
-:func:`head_logits` applies any head to the cached vectors and takes the same max over windows.
+once per window (length-sorted batches, as :func:`commentmod.training.fit.predict.window_logits`,
+under ``torch.inference_mode``), :func:`head_logits` applies any head to the cached vectors and takes
+the same max over windows.
+
+Precision (``commentmod retrain --precision``, resolved by
+:func:`commentmod.training.fit.hardware.resolve_precision`): with ``bf16`` the encoder runs under
+bf16 autocast (about 3x faster than fp32 on a CPU with AMX); pooling is done in fp32 on the encoder's
+output cast to fp32, as :class:`~commentmod.training.fit.modeling.CommentClassifier` does under
+autocast, and the features are float32 numpy in every case.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from tokenizers import Tokenizer
 
 from ...model.inputs import ContextRule, SpecialIds, encode_comments
 from ...model.record import CommentRecord
+from ..fit.hardware import autocast
 from ..fit.modeling import CommentClassifier, mean_pool
 from ..fit.predict import pad_batch
 
@@ -55,8 +63,9 @@ def concat(a: Pooled, b: Pooled) -> Pooled:
 
 @torch.inference_mode()
 def _pool_batches(
-    model: CommentClassifier, windows: list[list[int]], batch_size: int, device: torch.device
+    model: CommentClassifier, windows: list[list[int]], batch_size: int, device: torch.device, precision: str
 ) -> np.ndarray:
+    """``[W, H]`` float32: each window's pooled vector, batches in length order (least padding)."""
     hidden_size = int(model.head.in_features)
     out = np.zeros((len(windows), hidden_size), dtype=np.float32)
     order = sorted(range(len(windows)), key=lambda k: len(windows[k]))
@@ -64,8 +73,9 @@ def _pool_batches(
         idx = order[start : start + batch_size]
         ids, att = pad_batch([windows[k] for k in idx], SpecialIds().pad)
         ids, att = ids.to(device), att.to(device)
-        hidden = model.encoder(input_ids=ids, attention_mask=att).last_hidden_state
-        out[idx] = mean_pool(hidden, att).float().cpu().numpy()
+        with autocast(precision, device):
+            hidden = model.encoder(input_ids=ids, attention_mask=att).last_hidden_state
+        out[idx] = mean_pool(hidden.float(), att).cpu().numpy()
     return out
 
 
@@ -78,8 +88,13 @@ def encode_pooled(
     first_only: bool = False,
     batch_size: int = 32,
     device: str | torch.device = "cpu",
+    precision: str = "fp32",
 ) -> Pooled:
-    """Pooled vectors of every window of ``records`` (only the first with ``first_only``)."""
+    """Pooled vectors (float32) of every window of ``records`` (only the first with ``first_only``);
+    ``precision``: ``bf16`` runs the encoder under bf16 autocast, ``fp32`` does not (resolve ``auto``
+    first: :func:`commentmod.training.fit.hardware.resolve_precision`)."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision is {precision!r}; resolve it to fp32 or bf16 first (resolve_precision)")
     start = time.perf_counter()
     items = [(r.text, r.article_title, r.article_text) for r in records]
     per_row = encode_comments(tokenizer, items, rule) if items else []
@@ -91,10 +106,19 @@ def encode_pooled(
     model.eval()
     dev = torch.device(device)
     model.to(dev)
-    features = _pool_batches(model, flat, batch_size, dev) if flat else np.zeros((0, 0), np.float32)
+    features = np.zeros((0, 0), np.float32)
+    if flat:
+        features = _pool_batches(model, flat, batch_size, dev, precision)
     model.train(was_training)
     seconds = time.perf_counter() - start
-    log.info("encoded %d rows (%d windows) in %.1fs", len(records), len(flat), seconds)
+    log.info(
+        "encoded %d rows (%d windows) in %.1fs (%.1f rows/s, %s)",
+        len(records),
+        len(flat),
+        seconds,
+        len(records) / max(seconds, 1e-9),
+        precision,
+    )
     return Pooled(features, owner, len(records))
 
 

@@ -4,10 +4,11 @@ The parent's encoder is saved as a base checkpoint and ``commentmod train``'s lo
 (:func:`commentmod.training.fit.train.train`) fine-tunes it, with a fresh head, on a data build made
 of the replay sample and the new labels' train part (validation: the base validation sample + the
 new labels' validation part), with the parent's training config (its schedule, its time budget
-``max_train_minutes``, its context rule); the new labels' rows get the loss weight ``--new-weight``
-(their source's ``weight``). The replay rows keep the base data in every batch (anti-forgetting).
-Then, as in fast mode, the n-gram model and the stacker are refitted (:mod:`.fast`), and the gate
-compares the child (its own encoder) with the parent (the parent's encoder) on both test sets.
+``max_train_minutes``, its context rule; the precision is the retrain's ``--precision``); the new
+labels' rows get the loss weight ``--new-weight`` (their source's ``weight``). The replay rows keep
+the base data in every batch (anti-forgetting). Then, as in fast mode, the n-gram model and the
+stacker are refitted (:mod:`.fast`), and the gate compares the child (its own encoder) with the
+parent (the parent's encoder) on both test sets, both encoded in the retrain's precision.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def full_config(parent: ParentRun, encoder: Path, data_dir: Path, options: Retra
         "data": {"dataset_dir": str(data_dir)},
         "context": {k: getattr(rule, k) for k in CONTEXT_KEYS},
         "device": options.device,
+        "precision": options.precision,
         "num_threads": options.threads,
         "seed": parent.train_config().seed + 1,
     }

@@ -11,6 +11,7 @@ from .head import HeadFit
 from .split import DEFAULT_FRACTIONS, check_fractions
 
 MODES = ("fast", "full")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class RetrainOptions:
     head: HeadFit = field(default_factory=HeadFit)
     batch_size: int = 32
     device: str = "cpu"
+    # the encoder's matmul precision: auto = bf16 autocast where the hardware has fast bf16 (resolved
+    # to fp32 or bf16 by the pipeline, training/fit/hardware.py)
+    precision: str = "auto"
     threads: int | None = None
     cache: Path | None = None  # the feature cache's directory (None: encode everything every time)
     # promotion: the artifact written when the gate passes (default OUT/artifact)
@@ -46,6 +50,8 @@ class RetrainOptions:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise RetrainError(f"--{name.replace('_', '-')} is {value}; give a positive number of rows")
+        if self.precision not in PRECISIONS:
+            raise RetrainError(f"--precision is {self.precision!r}; use one of {', '.join(PRECISIONS)}")
         if self.batch_size < 1:
             raise RetrainError(f"--batch-size is {self.batch_size}; give a positive number")
         check_fractions(self.split)

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ...model.errors import CommentmodError
 from ..data.licences import is_commercial_ok
 from ..export.artifact import ExportOptions, ExportResult, export_artifact
 from ..export.directory import CHANGES_FILE
-from ..fit.hardware import use_threads
+from ..fit.hardware import resolve_precision, use_threads
 from ..fit.hybrid_fit import resolve_device
 from ..fit.modeling import RunInfo
 from ..report.changes import render_changes
@@ -49,6 +51,7 @@ class RetrainResult:
     evaluation: dict[str, Any]
     counts: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    runtime: dict[str, Any] = field(default_factory=dict)  # device, precision, threads
     run_dir: Path | None = None
     lineage: Lineage | None = None
     export: ExportResult | None = None
@@ -166,7 +169,7 @@ def promote(staging: Path, data: RetrainData, options: RetrainOptions) -> Export
 def retrain(options: RetrainOptions) -> RetrainResult:
     """The whole ``commentmod retrain`` (module docstring); a refused child leaves nothing behind."""
     check_targets(options)
-    options = _resolved(options)
+    options, runtime = resolved(options)
     timer = Timer()
     parent = ParentRun.load(options.parent, options.cache)
     data = load_data(parent, options)
@@ -180,11 +183,12 @@ def retrain(options: RetrainOptions) -> RetrainResult:
         child = fit(parent, data, options, staging, timer)
         verdict, evaluation = judge(parent.served, child, data, options, tuple(parent.info.labels))
         timer.lap("gate")
-        counts = {**data.counts(), "cache": {"hits": parent.cache.hits, "misses": parent.cache.misses}}
-        result = RetrainResult(verdict, evaluation, counts, timer.seconds)
+        counts = {**data.counts(), "cache": parent.cache.stats()}
+        result = RetrainResult(verdict, evaluation, counts, timer.seconds, runtime)
         if not verdict.passed:
             return result
-        result.lineage = record_lineage(staging, parent, data, options, child.report, evaluation, verdict)
+        report = {**child.report, "runtime": runtime, "encoding": parent.cache.stats()}
+        result.lineage = record_lineage(staging, parent, data, options, report, evaluation, verdict)
         result.export = promote(staging, data, options)
         result.run_dir = out
         timer.lap("export")
@@ -193,7 +197,13 @@ def retrain(options: RetrainOptions) -> RetrainResult:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _resolved(options: RetrainOptions) -> RetrainOptions:
-    """The options with the device resolved; torch's threads set."""
-    use_threads(options.threads)
-    return replace(options, device=resolve_device(options.device))
+def resolved(options: RetrainOptions) -> tuple[RetrainOptions, dict[str, Any]]:
+    """The options with the device and the precision resolved (``auto`` -> fp32 or bf16 for this
+    machine, :func:`~commentmod.training.fit.hardware.resolve_precision`), torch's threads set (one
+    per free core unless ``--threads``), and what was chosen and why (the run info records it)."""
+    threads = use_threads(options.threads)
+    device = resolve_device(options.device)
+    precision = resolve_precision(options.precision, torch.device(device))
+    log.info("encoder precision %s (requested %s: %s)", precision.used, precision.requested, precision.reason)
+    runtime = {"device": device, "precision": precision.to_dict(), "threads": threads.to_dict()}
+    return replace(options, device=device, precision=precision.used), runtime
