@@ -6,7 +6,8 @@ On the new labels' train part mixed with a replay sample of the base train split
 2. the classification head is refitted on them (:mod:`.head`), then the transformer's temperatures
    and thresholds on the validation rows (base sample + the new labels' validation part), by the
    parent's threshold rule (:func:`commentmod.training.fit.train.fit_thresholds`);
-3. the character n-gram model is retrained (:func:`commentmod.training.fit.baseline_onnx.train_and_save`);
+3. the character n-gram model is retrained on every base train row + the new ones (no encoding
+   cost; :func:`commentmod.training.fit.baseline_onnx.train_and_save`);
 4. the stacker is refitted on the validation rows (:mod:`commentmod.training.fit.stacker`).
 
 The result is a run directory (written into ``staging``) that ``commentmod export`` accepts, and
@@ -131,13 +132,17 @@ def fit_head(parent: ParentRun, data: RetrainData, train: Pooled, options: Retra
 
 
 def fit_ngram(parent: ParentRun, data: RetrainData, staging: Path, extra: dict[str, Any]) -> OnnxBaseline:
-    """The n-gram model retrained on replay + new train rows (thresholds on validation), in
-    ``staging/baseline``; the parent's n-gram settings when it has an n-gram model."""
+    """The n-gram model retrained on every base train row + the new train rows (thresholds on
+    validation), in ``staging/baseline``; the parent's n-gram settings when it has an n-gram model.
+    Every base row, not the replay sample: the n-gram model needs no encoding, and the parent's was
+    trained on all of them (on the replay sample alone the base test split dropped 0.03-0.12 PR-AUC)."""
     meta = parent.run_dir / NGRAM_DIR / META_NAME
     config = BaselineConfig()
     if meta.is_file():
         config = BaselineConfig.from_dict(json.loads(meta.read_text(encoding="utf-8")).get("config", {}))
-    train, val = EvalData.from_records(data.train), EvalData.from_records(data.validation)
+    base_train = data.base.train_all or data.base.train
+    train = EvalData.from_records([*base_train, *data.new.train])
+    val = EvalData.from_records(data.validation)
     train_and_save(train.texts, train.y, val.texts, val.y, staging / NGRAM_DIR, config=config, extra=extra)
     return OnnxBaseline.load(staging / NGRAM_DIR)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +78,18 @@ def seeded_sample(records: Sequence[CommentRecord], n: int | None, seed: int) ->
 
 @dataclass(frozen=True)
 class BaseRows:
-    """The samples of the base data a retrain uses, and the sizes of the splits they come from."""
+    """The samples of the base data a retrain uses, and the sizes of the splits they come from.
+
+    ``train`` is the replay sample (what the head reads: each row is encoded once); ``train_all`` is
+    every labelled base train row, for the n-gram model, which costs no encoding and was trained on all
+    of them in the parent: refitting it on the replay sample alone loses what the parent's had learnt."""
 
     data_dir: Path
     train: list[CommentRecord]
     validation: list[CommentRecord]
     test: list[CommentRecord]
     split_rows: Mapping[str, int]
+    train_all: list[CommentRecord] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
@@ -101,6 +106,7 @@ def load_base_rows(
         validation=seeded_sample(splits["validation"], validation, seed + 1),
         test=seeded_sample(splits["test"], test, seed + 2),
         split_rows={name: len(recs) for name, recs in splits.items()},
+        train_all=seeded_sample(splits["train"], None, seed),
     )
     if not rows.test:
         raise RetrainError(f"{data_dir} has no labelled test rows: the gate compares models on them")
