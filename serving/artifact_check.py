@@ -100,6 +100,12 @@ def check_files(
             raise ManifestError(
                 f"artifact file {directory / required}{why} is missing; re-export the artifact"
             )
+    weights = weights_file(model_file)
+    if (directory / weights).is_file() and weights not in manifest.files:
+        raise ManifestError(
+            f"{directory}: {weights} (the weights of {model_file}) is not listed in the manifest, so its "
+            "sha256 cannot be checked - re-export the artifact"
+        )
     if verify:
         used = {k: v for k, v in manifest.files.items() if _variant(k) in (None, model_file, ngram_file)}
         verify_files(directory, replace(manifest, files=used))

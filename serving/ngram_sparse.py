@@ -299,7 +299,7 @@ def load_sparse_ngram(path: Path, n_labels: int) -> SparseNgram | None:
         model = read_sparse_ngram(path)
         if len(model.bias) != n_labels:
             raise UnrecognisedGraph(f"{len(model.bias)} heads for {n_labels} labels")
-    except (UnrecognisedGraph, KeyError, ImportError, UnicodeDecodeError) as exc:
+    except (UnrecognisedGraph, KeyError, ValueError, IndexError, ImportError, UnicodeDecodeError) as exc:
         log.info("n-gram model %s runs on ONNX Runtime (no sparse form: %s)", path, exc)
         return None
     return model

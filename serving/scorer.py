@@ -213,7 +213,9 @@ class Scorer:
         spec = hybrid_spec(manifest)
         ngram_file = spec.ngram_file if spec is not None and spec.needs_ngram else None
         runtime = plan_for_artifact(manifest, backend, plan, model_file)
-        model, runtime = start_runtime(directory, manifest, runtime, threads, backend, ngram_file, verify)
+        model, runtime = start_runtime(
+            directory, manifest, runtime, threads, backend, ngram_file, verify, plan_name=plan
+        )
         tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
         ngram_session = make_session(directory / ngram_file, threads) if ngram_file else None
         scorer = cls(

@@ -374,3 +374,49 @@ def test_hand_edited_plan_list_is_checked_on_load(tiny_artifact_dir: Path, tmp_p
     (art / MANIFEST_NAME).write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ManifestError, match=r"runtime_plans\[0\]\.comments_per_s"):
         seal_manifest(art)
+
+
+def _with_broken_ov_plan(tiny_artifact_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny artifact with a passing, fastest OpenVINO int8 plan whose IR does not compile."""
+    import hashlib
+
+    art = Path(shutil.copytree(tiny_artifact_dir, tmp_path / "art"))
+    (art / "model.ov-int8.xml").write_text("<net>not an IR</net>", encoding="utf-8")
+    (art / "model.ov-int8.bin").write_bytes(b"\0" * 16)
+    data = json.loads((art / MANIFEST_NAME).read_text(encoding="utf-8"))
+    for name in ("model.ov-int8.xml", "model.ov-int8.bin"):
+        data["files"][name] = hashlib.sha256((art / name).read_bytes()).hexdigest()
+    plan = RuntimePlan(
+        "openvino", "ov-int8", "model.ov-int8.xml", "int8", "f32", passed=True, comments_per_s=1e9
+    )
+    data["runtime_plans"] = [plan.to_dict()]
+    (art / MANIFEST_NAME).write_text(json.dumps(data), encoding="utf-8")
+    seal_manifest(art)
+    return art
+
+
+@pytest.mark.export
+def test_auto_falls_back_but_a_named_plan_never_does(
+    tiny_artifact_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("openvino", reason="the OpenVINO extra is not installed")
+    art = _with_broken_ov_plan(tiny_artifact_dir, tmp_path)
+    with caplog.at_level(logging.WARNING):
+        scorer = Scorer.load(art)
+    assert scorer.runtime.backend == "onnxruntime" and "falling back" in caplog.text
+    with pytest.raises(RuntimeChoiceError):
+        Scorer.load(art, plan="ov-int8")
+
+
+@pytest.mark.export
+def test_an_unlisted_weights_file_is_refused(tiny_artifact_dir: Path, tmp_path: Path) -> None:
+    art = Path(shutil.copytree(tiny_artifact_dir, tmp_path / "art"))
+    weights = weights_file("model.onnx")
+    if not (art / weights).is_file():
+        (art / weights).write_bytes(b"\0" * 8)  # a stray weights file beside an inline graph
+    data = json.loads((art / MANIFEST_NAME).read_text(encoding="utf-8"))
+    data["files"].pop(weights, None)  # its sha256 could not be checked
+    (art / MANIFEST_NAME).write_text(json.dumps(data), encoding="utf-8")
+    seal_manifest(art)
+    with pytest.raises(ManifestError, match="not listed in the manifest"):
+        Scorer.load(art)

@@ -184,14 +184,16 @@ def start_runtime(
     requested: str,
     ngram_file: str | None,
     verify: bool,
+    plan_name: str | None = None,
 ) -> tuple[Backend, RuntimePlan]:
-    """Check ``runtime``'s files and start its backend; under ``auto`` a plan whose backend cannot
-    start (OpenVINO failing to compile) falls back, with a warning, to ONNX Runtime on ``model.onnx``."""
+    """Check ``runtime``'s files and start its backend; under ``auto`` (and no plan asked for by name)
+    a plan whose backend cannot start (OpenVINO failing to compile) falls back, with a warning, to ONNX
+    Runtime on ``model.onnx``."""
     check_files(directory, manifest, runtime.file, ngram_file, verify)
     try:
         return open_backend(directory, manifest, runtime, threads), runtime
     except BackendUnavailableError as exc:
-        if requested != AUTO or runtime.backend == ORT:
+        if requested != AUTO or plan_name is not None or runtime.backend == ORT:
             raise
         log.warning("%s; falling back to ONNX Runtime on %s", exc, MODEL_FILE)
     fallback = default_plan(manifest.quantization)

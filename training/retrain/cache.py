@@ -102,7 +102,8 @@ class FeatureCache:
         """The cached entry of these rows, else ``compute()`` (stored for next time)."""
         if self.root is None:
             return self._computed(compute)
-        key = set_key(self.digest(encoder), rule, first_only, precision, records)
+        device = next(encoder.parameters()).device.type  # CUDA bf16 and CPU bf16 differ too
+        key = set_key(self.digest(encoder), rule, first_only, f"{precision}@{device}", records)
         path = self.root / f"{key}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as data:
