@@ -17,8 +17,8 @@ log = logging.getLogger("commentmod.export")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `commentmod export`. Long because it is one flat list of flags, kept in the order
-    --help shows them."""
+    """The flags of `commentmod export`: the model and its gates here, then vocabulary pruning and the
+    OpenVINO runtime plans in their own --help groups."""
     parser.add_argument(
         "--model", required=True, type=Path, help="run directory written by `commentmod train`"
     )
@@ -75,6 +75,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ship the hybrid model (transformer + n-gram stacker) when the run dir has stacker.json "
         "(default); --no-hybrid ships the transformer alone",
     )
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument(
+        "--int8-fallback-fp32",
+        action="store_true",
+        help="when no int8 plan passes the fidelity gate, ship fp32 with a warning instead of failing",
+    )
+
+    _add_pruning_arguments(parser.add_argument_group("vocabulary pruning (--prune-vocab)"))
+    _add_runtime_plan_arguments(parser.add_argument_group("OpenVINO runtime plans"))
+
+
+def _add_pruning_arguments(parser: argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--prune-vocab",
         action=argparse.BooleanOptionalAction,
@@ -101,13 +114,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=20_000,
         help="most probable tokenizer pieces kept besides the sample's tokens (default 20000)",
     )
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
-    parser.add_argument(
-        "--int8-fallback-fp32",
-        action="store_true",
-        help="when no int8 plan passes the fidelity gate, ship fp32 with a warning instead of failing",
-    )
+
+
+def _add_runtime_plan_arguments(parser: argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--openvino-plans",
         action=argparse.BooleanOptionalAction,
