@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from ..model.errors import CommentmodError
-from ..model.numeric import Window, length_batches, max_over_windows, pad_windows, sigmoid
+from ..model.numeric import Window, length_batches, sigmoid
 from .hybrid import chars_of_layouts, layout_for_onnx
-from .vocab_map import map_ids
 
 DEFAULT_WINDOWS_PER_BATCH = 8  # int8 on 2 cores: 166 comments/s at 8, 157 at 16, 135 at 32, 114 at 64
 DEFAULT_MAX_BATCH_TOKENS = 4096  # padded tokens per model call: bounds activation memory
@@ -77,44 +75,15 @@ def window_logits(
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     id_map: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Logits ``[n_items, n_labels]``: every window run once, max over an item's windows.
+    """Logits ``[n_items, n_labels]`` of an ONNX Runtime session: every window run once, max over an
+    item's windows (:func:`commentmod.serving.backends.base.backend_logits`, which this wraps: windows
+    sorted by length, at most ``batch_size`` windows and about ``max_batch_tokens`` padded tokens per
+    model call, an item with no windows gets ``-inf``, ``id_map`` applied to each padded batch)."""
+    from .backends.base import backend_logits  # the backends import this module
+    from .backends.ort_backend import OrtBackend
 
-    :func:`commentmod.model.numeric.max_over_windows` with this session: windows sorted by length,
-    at most ``batch_size`` windows and about ``max_batch_tokens`` padded tokens per model call;
-    the result is in item order, an item with no windows gets ``-inf``. ``id_map``: a pruned
-    artifact's token-id map (:mod:`commentmod.serving.vocab_map`), applied to each padded batch.
-    """
-    ids_name, mask_name = input_names
-    run = partial(_run_windows, session, ids_name, mask_name, output_name, pad_id, n_labels, id_map)
-    return max_over_windows(per_item, run, n_labels, batch_size, max_batch_tokens)
-
-
-def _run_windows(
-    session: ort.InferenceSession,
-    ids_name: str,
-    mask_name: str,
-    output_name: str,
-    pad_id: int,
-    n_labels: int,
-    id_map: np.ndarray | None,
-    windows: list[Window],
-) -> np.ndarray:
-    """Logits ``[len(windows), n_labels]`` of one padded batch; :class:`ScoringError` on failure."""
-    ids, mask = pad_windows(windows, pad_id)
-    ids = map_ids(ids, id_map)
-    try:
-        logits = session.run([output_name], {ids_name: ids, mask_name: mask})[0]
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ScoringError(
-            f"ONNX Runtime failed on a batch of {len(windows)} windows of length {ids.shape[1]}: {exc}"
-        ) from exc
-    logits = np.asarray(logits, dtype=np.float32)
-    if logits.shape != (len(windows), n_labels):
-        raise ScoringError(
-            f"model returned logits of shape {logits.shape}, expected {(len(windows), n_labels)}; "
-            "the artifact's model does not match its manifest labels - re-export it"
-        )
-    return logits
+    backend = OrtBackend(session, input_names, output_name)
+    return backend_logits(backend, per_item, n_labels, pad_id, batch_size, max_batch_tokens, id_map)
 
 
 def ngram_probs(

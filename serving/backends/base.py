@@ -19,6 +19,7 @@ import numpy as np
 from ...model.errors import CommentmodError
 from ...model.numeric import Window, max_over_windows, pad_windows
 from ..onnx_session import DEFAULT_MAX_BATCH_TOKENS, DEFAULT_WINDOWS_PER_BATCH, ScoringError
+from ..vocab_map import map_ids
 
 OPENVINO_INSTALL = "pip install 'commentmod[openvino]' (openvino==2026.4.1)"
 
@@ -77,8 +78,7 @@ def _run_padded(
 ) -> np.ndarray:
     """Logits ``[len(windows), n_labels]`` of one padded batch; :class:`ScoringError` on failure."""
     ids, mask = pad_windows(windows, pad_id)
-    if id_map is not None:  # as commentmod.serving.vocab_map.map_ids
-        ids = np.take(id_map, ids)
+    ids = map_ids(ids, id_map)
     try:
         logits = np.asarray(backend.run(ids, mask), dtype=np.float32)
     except Exception as exc:  # the runtimes raise their own untyped errors
