@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,10 @@ def _news(source: str, n_per_topic: int = 6, topics: tuple[str, ...] = tuple(TOP
         title, body = TOPICS[topic]
         for j in range(n_per_topic):
             i = t * 100 + j
-            text = f"{source} scrie {i}: " + " ".join(WORDS[(j + k) % len(WORDS)] for k in range(9))
+            named = max(title.split(), key=len)  # names its article: only such comments are paired
+            text = f"{source} scrie {i} despre {named}: " + " ".join(
+                WORDS[(j + k) % len(WORDS)] for k in range(9)
+            )
             out.append(
                 _rec(
                     source, i, text, article_title=title, article_text=body, group=f"{source}:article:{topic}"
@@ -235,6 +239,20 @@ def test_article_pairs_respect_length_labels_groups_sources_and_switches() -> No
     assert only_off and all(p.labels["off_topic"] == 1 for p in only_off)
     kept = make_article_pairs(records, PairSpec(max_fraction=0.3, copy_labels=True), 1, ["news"])
     assert all(p.labels["abusive"] is not None for p in kept)
+
+
+def test_general_reactions_are_never_made_off_topic() -> None:
+    """A comment that names nothing of its article ("great article") is on topic anywhere."""
+    generic = [
+        replace(r, id=f"generic:{k}", text="multumesc pentru articol, foarte bine scris si documentat " * 2)
+        for k, r in enumerate(_news("news"))
+    ]
+    records = [*generic, *[_rec("plain", i) for i in range(60)]]
+    assert make_article_pairs(records, PairSpec(max_fraction=0.3), 1, ["news"]) == []
+    assert make_article_pairs(records, PairSpec(max_fraction=0.3, min_own_overlap=0), 1, ["news"])
+    specific = _news("news")
+    pairs = make_article_pairs([*generic, *specific], PairSpec(max_fraction=0.3), 1, ["news"])
+    assert pairs and {p.id.split("#")[0] for p in pairs} <= {r.id for r in specific}
 
 
 def test_foreign_articles_can_come_from_other_splits() -> None:

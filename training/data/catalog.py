@@ -108,6 +108,7 @@ class PairSpec:
     max_title_overlap: float = 0.2
     max_article_similarity: float = 0.05
     max_comment_overlap: int = 1
+    min_own_overlap: int = 1
     articles_from: str = "all"
 
 

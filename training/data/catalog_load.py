@@ -233,6 +233,9 @@ def _pairs_from_dict(data: Any) -> PairSpec:
         max_comment_overlap=_int(
             data.get("max_comment_overlap", d.max_comment_overlap), "pairs.max_comment_overlap", minimum=0
         ),
+        min_own_overlap=_int(
+            data.get("min_own_overlap", d.min_own_overlap), "pairs.min_own_overlap", minimum=0
+        ),
         articles_from=articles_from,
     )
 

@@ -3,6 +3,8 @@
 :func:`make_article_pairs` adds, per split, a minority of rows (``synthetic=True``): the comment
 under a foreign article (``off_topic=1``) and, optionally, under its own (``off_topic=0``).
 Articles count as unrelated by title-word Jaccard, TF-IDF cosine and comment-word overlap.
+Only comments that name something of their own article are moved: a general reaction ("great
+article", "fake news") is on topic under any article (LABELING.md), so it never becomes a positive.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ def _content_words(text: str | None, min_len: int = 5) -> set[str]:
     return {w for w in normalise_for_dedup(text or "").split() if len(w) >= min_len}
 
 
+def _stems(text: str | None) -> frozenset[str]:
+    """First six letters of each word of five letters or more ("tramvaiul" and "tramvai" meet)."""
+    return frozenset(w[:6] for w in normalise_for_dedup(text or "").split() if len(w) >= 5)
+
+
 @dataclass(frozen=True)
 class _Article:
     key: str
@@ -32,6 +39,7 @@ class _Article:
     title_words: frozenset[str]
     words: frozenset[str]
     vector: Mapping[str, float] = field(default_factory=dict)
+    stems: frozenset[str] = frozenset()
 
 
 def _tfidf(docs: Sequence[Counter[str]]) -> list[dict[str, float]]:
@@ -60,10 +68,13 @@ def _article_key(rec: CommentRecord) -> str:
     )
 
 
+def _article_lead(rec: CommentRecord) -> str:
+    return f"{rec.article_title or ''} {(rec.article_text or '')[:1500]}"
+
+
 def _article_words(rec: CommentRecord) -> Counter[str]:
     """Content-word counts of an article's title and lead (its first 1500 characters)."""
-    text = f"{rec.article_title or ''} {(rec.article_text or '')[:1500]}"
-    return Counter(w for w in normalise_for_dedup(text).split() if len(w) >= 5)
+    return Counter(w for w in normalise_for_dedup(_article_lead(rec)).split() if len(w) >= 5)
 
 
 def _distinct_articles(
@@ -98,10 +109,28 @@ def _article_pool(records: Sequence[CommentRecord]) -> dict[tuple[str, str], lis
                 title_words=frozenset(_content_words(rec.article_title, 4)),
                 words=frozenset(doc),
                 vector=vector,
+                stems=_stems(_article_lead(rec)),
             )
             for (key, rec, groups), doc, vector in zip(items, docs, _tfidf(docs), strict=True)
         ]
     return pool
+
+
+def _common_stems(articles: Sequence[_Article], max_share: float = 0.1) -> frozenset[str]:
+    """Stems in more than ``max_share`` of a pool's articles (function words, the site's boilerplate)."""
+    if len(articles) < 10:
+        return frozenset()
+    df = Counter(s for a in articles for s in a.stems)
+    return frozenset(s for s, n in df.items() if n > max_share * len(articles))
+
+
+def _names_its_article(rec: CommentRecord, own: _Article | None, common: frozenset[str], need: int) -> bool:
+    """Whether ``rec`` shares ``need`` distinctive stems with its own article (0: always true)."""
+    if need <= 0:
+        return True
+    if own is None:
+        return False
+    return len((_stems(rec.text) & own.stems) - common) >= need
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -122,12 +151,17 @@ def _pair_candidates(eligible: Sequence[CommentRecord], spec: PairSpec, seed: in
     return candidates
 
 
+def _own_article(rec: CommentRecord, articles: Sequence[_Article]) -> _Article | None:
+    own_key = _article_key(rec)
+    return next((a for a in articles if a.key == own_key), None)
+
+
 def _foreign_article(
     rec: CommentRecord, articles: Sequence[_Article], spec: PairSpec, seed: int
 ) -> _Article | None:
     """A seeded choice among the articles unrelated to ``rec`` and to its own article, or None."""
     own_key = _article_key(rec)
-    own = next((a for a in articles if a.key == own_key), None)
+    own = _own_article(rec, articles)
     own_title = own.title_words if own is not None else frozenset()
     comment_words = _content_words(rec.text)
     options = [
@@ -180,10 +214,11 @@ def make_article_pairs(
     most ``max_title_overlap`` (Jaccard) of title words with the comment's own article, its TF-IDF
     cosine with the own article must be at most ``max_article_similarity`` (articles on the same
     story or topic), and the comment may share at most ``max_comment_overlap`` content words with
-    it. Synthetic rows keep the comment's group (so they sit in its split) and are at most
-    ``max_fraction`` of the rows. Foreign articles come from ``articles`` (default: ``records``;
-    the build passes every split's records when ``articles_from`` is ``all``: only the article is
-    shared across splits, never the comment).
+    it. The comment must share ``min_own_overlap`` distinctive word stems with its own article
+    (a general reaction is on topic anywhere, LABELING.md). Synthetic rows keep the comment's
+    group (so they sit in its split) and are at most ``max_fraction`` of the rows. Foreign articles
+    come from ``articles`` (default: ``records``; the build passes every split's records when
+    ``articles_from`` is ``all``: only the article is shared across splits, never the comment).
     """
     if not spec.enabled or spec.max_fraction <= 0:
         return []
@@ -195,11 +230,18 @@ def make_article_pairs(
         return []
     eligible = [r for r in real if r.source in sources]
     pool = _article_pool(eligible if articles is None else [r for r in articles if r.source in sources])
+    common = {key: _common_stems(arts) for key, arts in pool.items()}
     out: list[CommentRecord] = []
     for rec in _pair_candidates(eligible, spec, seed):
         if len(out) + per_pair > budget:
             break
-        other = _foreign_article(rec, pool.get((rec.source, rec.lang), []), spec, seed)
+        articles_here = pool.get((rec.source, rec.lang), [])
+        own = _own_article(rec, articles_here)
+        if not _names_its_article(
+            rec, own, common.get((rec.source, rec.lang), frozenset()), spec.min_own_overlap
+        ):
+            continue
+        other = _foreign_article(rec, articles_here, spec, seed)
         if other is not None:
             out.extend(_pair_rows(rec, other, spec))
     return out
