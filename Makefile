@@ -7,6 +7,10 @@ BASE ?= artifacts/base-e5
 RUN ?= runs/demo
 ARTIFACT ?= artifacts/demo
 DEMO_DATA ?= out/data-demo
+# `make demo COMMERCIAL_OK=1`: train the demo on commercial-use sources only (Apache/MIT/BSD/CC0/CC-BY and
+# the project's corpora). Default: every source, each record and the artifact keeping its licence (the
+# manifest and card list them: non-commercial and unlicensed sources make the demo an evaluation model).
+COMMERCIAL_OK ?=
 DATA_ROOT ?= ../shared/datasets
 export COMMENTMOD_DATA ?= $(DATA_ROOT)
 # `make model`: the full model, each stage skipped when its output is there (resumable)
@@ -54,12 +58,12 @@ test: lint labelstudio-venv
 base-model: $(STAMP)
 	$(BIN)/commentmod base-model --out $(BASE)
 
-# demo: n-gram model on every commercial-use training row + a short transformer run, stacked per label
+# demo: n-gram model on every training row + a short transformer run, stacked per label
 demo: base-model
 	rm -rf $(RUN)
-	$(BIN)/commentmod data build --config configs/data.yaml --commercial-ok --out $(DEMO_DATA)
+	$(BIN)/commentmod data build --config configs/data.yaml $(if $(COMMERCIAL_OK),--commercial-ok,) --out $(DEMO_DATA)
 	$(BIN)/commentmod train --config configs/demo.yaml --base $(BASE) --data $(DEMO_DATA) --out $(RUN)
-	$(BIN)/commentmod hybrid --model $(RUN) --data $(DEMO_DATA) --max-validation-rows 2000
+	$(BIN)/commentmod hybrid --model $(RUN) --data $(DEMO_DATA) --max-validation-rows 2000 --transformer-emoji auto
 	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT) --force \
 		--validation-data $(DEMO_DATA) --validation-rows 1000
 	$(BIN)/commentmod score examples/ --model $(ARTIFACT) --out out/demo.jsonl --overwrite --table
@@ -81,7 +85,8 @@ $(FULL_RUN)/model.safetensors: $(FULL_DATA)/build_info.json | base-model
 
 $(FULL_RUN)/metrics.json: $(FULL_RUN)/model.safetensors
 	@echo "== make model 3/4: evaluate on the test split, fit the hybrid stacker (~8 min)"
-	$(BIN)/commentmod evaluate --model $(FULL_RUN) --data $(FULL_DATA) --split test --max-validation-rows 5000
+	$(BIN)/commentmod evaluate --model $(FULL_RUN) --data $(FULL_DATA) --split test --max-validation-rows 5000 \
+		--transformer-emoji auto
 
 $(FULL_ARTIFACT)/commentmod.json: $(FULL_RUN)/metrics.json
 	@echo "== make model 4/4: export to ONNX with the int8 gate (~4 min)"

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, NamedTuple, Protocol
 
+from .emoji import strip_emoji
 from .errors import RecordError
 
 
@@ -58,6 +59,9 @@ class ContextRule:
     stride: int = 32
     article_text_chars: int = 1500
     title_separator: str = "\n"
+    # hide emoji from the transformer (the n-gram model of a hybrid still reads them): "has an emoji" is
+    # not a label (LABELING.md), and a transformer trained on emoji-free twins reads the words alone
+    strip_emoji: bool = False
 
     def __post_init__(self) -> None:
         if self.max_length < 16:
@@ -89,9 +93,9 @@ class ContextRule:
             if f.name not in data:
                 continue
             value, kind = data[f.name], type(f.default)
-            if isinstance(value, bool) or not isinstance(value, kind):
+            if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
                 shown = f"{type(value).__name__} {repr(value)[:60]}"
-                expected = "an integer" if kind is int else "a string"
+                expected = {int: "an integer", bool: "true or false"}.get(kind, "a string")
                 raise RuleFieldError(f.name, f"is a {shown}, expected {expected}")
             kwargs[f.name] = value
         return cls(**kwargs)
@@ -203,9 +207,10 @@ def encode_items(
     """Tokenise cleaned :class:`Item` s into windows, one list per item.
 
     The tokenizer must not add special tokens itself (``add_special_tokens=False`` is passed). Each
-    distinct context string is tokenised once per call (comments under one article share it).
+    distinct context string is tokenised once per call (comments under one article share it). With
+    ``rule.strip_emoji`` the comment is read without its emoji (:func:`commentmod.model.emoji.strip_emoji`).
     """
-    texts = [item.text for item in items]
+    texts = [strip_emoji(item.text) if rule.strip_emoji else item.text for item in items]
     contexts: dict[str, int] = {}  # each distinct context once: comments under one article share it
     ctx_index: list[int | None] = []
     for item in items:

@@ -242,7 +242,14 @@ def check_manifest(m: Manifest) -> None:
     _check_names("input_names", m.input_names, exactly=2)
     _check_names("output_names", m.output_names, exactly=None)
     _check_ints("special_ids", asdict(m.special_ids))
-    _check_ints("context_rule", {k: v for k, v in asdict(m.context_rule).items() if k != "title_separator"})
+    rule = asdict(m.context_rule)
+    _check_ints(
+        "context_rule", {k: v for k, v in rule.items() if k not in ("title_separator", "strip_emoji")}
+    )
+    if not isinstance(rule["strip_emoji"], bool):
+        raise field_error(
+            "context_rule.strip_emoji", f"is a {_shown(rule['strip_emoji'])}, expected true or false"
+        )
     _check_files(m.files)
     _check_data_sources(m.data_sources)
     _check_runtime_plans(m.runtime_plans)

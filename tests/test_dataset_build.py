@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
+from commentmod.model.emoji import has_emoji, strip_emoji
 from commentmod.model.inputs import normalise_for_dedup
 from commentmod.model.record import CommentRecord
 from commentmod.serving.cli import main
-from commentmod.training.data.augment import augment_emoji, strip_emoji
+from commentmod.training.data.augment import augment_emoji
 from commentmod.training.data.build import build_dataset
 from commentmod.training.data.build_info import data_sources_for_card, source_weights
 from commentmod.training.data.build_io import (
@@ -34,7 +35,6 @@ from commentmod.training.data.catalog import (
     SplitSpec,
 )
 from commentmod.training.data.catalog_load import catalog_from_dict
-from commentmod.training.data.cues import has_emoji
 from commentmod.training.data.dedup import deduplicate
 from commentmod.training.data.pairs import make_article_pairs
 from commentmod.training.data.sampling import cap_records, limit_positive_rate

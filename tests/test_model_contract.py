@@ -63,3 +63,39 @@ def test_context_is_truncated_before_comment_then_comment_is_windowed() -> None:
 def test_dedup_key_folds_case_diacritics_and_punctuation() -> None:
     assert normalise_for_dedup("Ești  un CRETIN!!") == normalise_for_dedup("esti un cretin")
     assert normalise_for_dedup("Şi ţara") == normalise_for_dedup("și țara")
+
+
+class _Enc:
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+
+
+class _CharTokenizer:
+    """One id per character (code point), enough to see what the model would read."""
+
+    def encode_batch(self, inputs: list[str], add_special_tokens: bool = False) -> list[_Enc]:
+        return [_Enc([ord(c) for c in text]) for text in inputs]
+
+
+def test_strip_emoji_rule_reads_the_comment_without_its_emoji() -> None:
+    from commentmod.model.emoji import strip_emoji
+    from commentmod.model.inputs import Item, encode_items
+
+    text = "Truly inspiring leadership 👏👏🏽, as always 🙄"
+    items = [Item.clean(text, "Council budget", None), Item.clean("👍", None, None)]
+    plain, stripped = ContextRule(), ContextRule(strip_emoji=True)
+    kept = encode_items(_CharTokenizer(), items, plain)
+    hidden = encode_items(_CharTokenizer(), items, stripped)
+    assert kept[0] != hidden[0]
+    assert (
+        hidden[0]
+        == encode_items(_CharTokenizer(), [Item.clean(strip_emoji(text), "Council budget")], plain)[0]
+    )
+    assert "".join(map(chr, hidden[0][0][1:])).startswith("Truly inspiring leadership, as always\x02")
+    assert hidden[1] == [[0, 2]]  # an emoji-only comment is an empty comment to the transformer
+    assert ContextRule.from_dict(stripped.to_dict()) == stripped
+    assert ContextRule.from_dict({"max_length": 256}).strip_emoji is False  # rules written before it
+    with pytest.raises(ValueError, match="strip_emoji is a str 'yes', expected true or false"):
+        ContextRule.from_dict({"strip_emoji": "yes"})
+    with pytest.raises(ValueError, match="max_length is a bool True, expected an integer"):
+        ContextRule.from_dict({"max_length": True})

@@ -204,6 +204,34 @@ def check_promoted(result: Any, run: Path, runs: Path, snapshot: str) -> None:
     items = [("zorblat la regata din port", None, None), ("la regata din port", None, None)]
     slang, clean = Scorer.load(art).probabilities(items)
     assert slang[0] > clean[0]  # the site's own insult is learnt
+    check_mocking_kept(run, runs / "site-v2")
+
+
+def check_mocking_kept(parent: Path, child: Path) -> None:
+    """The site never judged mocking: its head row, thresholds and stacker entry are the parent's."""
+    from safetensors.numpy import load_file
+
+    from commentmod.training.fit.hybrid_fit import load_hybrid
+    from commentmod.training.fit.modeling import RunInfo
+
+    info, parent_info = RunInfo.load(child), RunInfo.load(parent)
+    assert info.extra["retrain"]["kept_from_parent"]["labels"] == ["mocking"]
+    j = list(info.labels).index("mocking")
+    heads = [load_file(d / "model.safetensors") for d in (parent, child)]
+    key = next(k for k in heads[0] if k.startswith("head.") and k.endswith("weight"))
+    np.testing.assert_array_equal(heads[0][key][j], heads[1][key][j])
+    assert not np.array_equal(heads[0][key][0], heads[1][key][0])  # abusive was refitted
+    assert info.thresholds["mocking"] == parent_info.thresholds["mocking"]
+    (spec, thresholds), (parent_spec, parent_thresholds) = load_hybrid(child), load_hybrid(parent)
+    kept, was = spec.per_label["mocking"], parent_spec.per_label["mocking"]
+    assert (kept.coef_transformer, kept.coef_ngram, kept.intercept) == (
+        was.coef_transformer,
+        was.coef_ngram,
+        was.intercept,
+    )
+    assert (
+        kept.why.startswith("kept from the parent") and thresholds["mocking"] == parent_thresholds["mocking"]
+    )
 
 
 def check_refused(code: int, err: str, report: Path, runs: Path) -> None:

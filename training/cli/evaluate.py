@@ -13,6 +13,7 @@ from pathlib import Path
 from ...model.errors import CommentmodError
 from ..report.render import summary_lines
 from ..report.run_eval import DEFAULT_TERMS, EvaluateOptions, evaluate_run
+from .hybrid import add_emoji_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="when (re)fitting the stacker: fit on a seeded random sample of this many validation rows "
         "(default: all)",
     )
+    add_emoji_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         compare_margin=args.compare_margin,
         refit_hybrid=args.refit_hybrid,
         max_validation_rows=args.max_validation_rows,
+        transformer_emoji=args.transformer_emoji,
     )
     try:
         metrics = evaluate_run(opts)

@@ -13,7 +13,20 @@ import sys
 from pathlib import Path
 
 from ...model.errors import CommentmodError
+from ..fit.emoji_rule import EMOJI_CHOICES
 from ..fit.hybrid_fit import DEFAULT_BASE_RATE
+
+
+def add_emoji_argument(parser: argparse.ArgumentParser) -> None:
+    """``--transformer-emoji`` (shared with ``commentmod evaluate``, which fits the stacker when needed)."""
+    parser.add_argument(
+        "--transformer-emoji",
+        choices=EMOJI_CHOICES,
+        default="keep",
+        help="whether the transformer reads emoji: keep (default), strip, or auto = strip unless that "
+        "lowers some label's cross-validated PR-AUC by more than 0.005 (the n-gram model still reads "
+        "them); a switch is saved in the run info",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="choose the thresholds for max F1 where this share of comments deserves a flag, not the "
         f"validation set's own share (default {DEFAULT_BASE_RATE}); 0 = validation's share",
     )
+    add_emoji_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             seed=args.seed,
             base_rate=args.base_rate or None,
+            transformer_emoji=args.transformer_emoji,
         )
     except CommentmodError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -86,6 +86,14 @@ def _gate(group: argparse._ArgumentGroup) -> None:
     a("--min-support", type=int, default=20, help="positives and negatives a cell needs to be judged (20)")
     a("--head-anchor", type=float, default=1e-3, help="fast: pull of the head toward the parent's (1e-3)")
     a("--new-weight", type=float, default=1.0, help="loss weight of a new label's row vs a replay row (1)")
+    a(
+        "--min-label-decisions",
+        type=int,
+        default=10,
+        metavar="N",
+        help="fast: a label with fewer than N positives or N negatives among the new train rows keeps "
+        "the parent's head, thresholds and stacker (10)",
+    )
 
 
 def _runtime(group: argparse._ArgumentGroup) -> None:
@@ -128,6 +136,7 @@ def _options(args: argparse.Namespace) -> RetrainOptions:
         split=args.split,
         limits=limits,
         head=HeadFit(anchor=args.head_anchor, new_weight=args.new_weight),
+        min_label_decisions=args.min_label_decisions,
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,

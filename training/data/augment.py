@@ -2,40 +2,24 @@
 
 :func:`augment_emoji` adds copies (``augmented=True``): emoji-free twins of mocking rows with emoji,
 and mocking=0 rows with a sincere emoji appended (or removed) until P(emoji | mocking) is the same
-for both values. Which code points are emoji is defined once, in :mod:`.cues`.
+for both values. Which code points are emoji is defined once, in :mod:`commentmod.model.emoji`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from ...model.emoji import has_emoji, strip_emoji
 from ...model.inputs import normalise_for_dedup
 from ...model.record import CommentRecord
 from .catalog import EmojiAugmentSpec
-from .cues import EMOJI_CLASS, has_emoji
 from .sampling import stable_unit
 
-# An emoji and what glues emoji into sequences (variation selectors, ZWJ, keycaps, tag characters;
-# skin tones sit inside the first range of EMOJI_CLASS).
-_EMOJI_SEQUENCE = re.compile(
-    f"[{EMOJI_CLASS}](?:[\ufe0e\ufe0f\u20e3\U000e0020-\U000e007f]|\u200d?[{EMOJI_CLASS}])*"
-)
-_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.!?;:)])")
-_RUNS_OF_SPACES = re.compile(r"[ \t]{2,}")
 AUGMENT_LABEL = "mocking"
-
-
-def strip_emoji(text: str) -> str:
-    """``text`` without its emoji (whole sequences: skin tones, ZWJ, variation selectors), spacing tidied."""
-    out = _EMOJI_SEQUENCE.sub(" ", text)
-    out = _SPACE_BEFORE_PUNCT.sub(r"\1", out)
-    lines = [_RUNS_OF_SPACES.sub(" ", line).strip() for line in out.split("\n")]
-    return "\n".join(line for line in lines if line)
 
 
 def _word_count(text: str) -> int:

@@ -19,19 +19,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-# Code point ranges that render as emoji: pictographs, emoticons, transport, supplemental symbols,
-# regional-indicator flags, and the older "misc symbols" and dingbats blocks (☀ ❤ ✨ ❄ ➡ ✅).
-# The one definition of "is an emoji" in the data code (the emoji augmentation uses it too).
-EMOJI_RANGES: tuple[tuple[int, int], ...] = (
-    (0x1F000, 0x1FAFF),
-    (0x2600, 0x27BF),
-    (0x2B00, 0x2BFF),
-    (0x231A, 0x231B),
-    (0x23E9, 0x23FA),
-)
-# the same ranges as the body of a regex character class: f"[{EMOJI_CLASS}]"
-EMOJI_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in EMOJI_RANGES)
-_EMOJI = re.compile(f"[{EMOJI_CLASS}]")
+from ...model.emoji import has_emoji
+
 SINCERE_EMOJI = ("👏", "🙏", "❤", "😊", "😢")  # ❤ matches ❤️ too (the variation selector follows)
 DERISIVE_EMOJI = ("🙄", "😂", "🤡")
 QUOTE_CHARS = "\"“”«»„'‘’"  # straight and typographic quotes, apostrophes
@@ -43,11 +32,6 @@ _URL = re.compile(
 
 def _flag(hit: bool) -> float:
     return 1.0 if hit else 0.0
-
-
-def has_emoji(text: str) -> bool:
-    """True when the text has an emoji character (a code point in :data:`EMOJI_RANGES`)."""
-    return bool(_EMOJI.search(text))
 
 
 def emoji_cue(text: str) -> float:

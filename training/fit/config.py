@@ -171,6 +171,10 @@ class ContextConfig(_Section):
     article_text_chars: Int = Field(
         default=ContextRule.article_text_chars, description="characters of article text read into the context"
     )
+    strip_emoji: StrictBool = Field(
+        default=ContextRule.strip_emoji,
+        description="read comments without their emoji (the hybrid's n-gram model still sees them)",
+    )
 
     @model_validator(mode="after")
     def _valid_layout(self) -> ContextConfig:

@@ -23,6 +23,7 @@ import numpy as np
 from ...model.errors import ManifestError
 from ...model.manifest_io import sha256_file
 from ...serving.hybrid import HybridSpec
+from .emoji_rule import choose_emoji_rule
 from .stacker import DEFAULT_MARGIN, StackerError, fit_stacker, stacker_thresholds
 
 logger = logging.getLogger(__name__)
@@ -138,15 +139,17 @@ class LoadedRun:
         model, info = CommentClassifier.load(Path(run_dir))
         return cls(Path(run_dir), model, Tokenizer.from_file(str(Path(run_dir) / "tokenizer.json")), info)
 
-    def logits(self, items: Sequence[Any], batch_size: int = 32, device: str = "auto") -> np.ndarray:
-        """Raw logits ``[N, L]`` (max over windows, before temperature)."""
+    def logits(
+        self, items: Sequence[Any], batch_size: int = 32, device: str = "auto", rule: Any = None
+    ) -> np.ndarray:
+        """Raw logits ``[N, L]`` (max over windows, before temperature); ``rule``: another input
+        rule than the run's (default: the run's)."""
         from .predict import predict_logits
 
         dev = resolve_device(device)
         self.model.to(dev)
-        return predict_logits(
-            self.model, self.tokenizer, self.info.context_rule, items, batch_size, device=dev
-        )
+        rule = self.info.context_rule if rule is None else rule
+        return predict_logits(self.model, self.tokenizer, rule, items, batch_size, device=dev)
 
     def temperature(self) -> np.ndarray:
         return np.asarray([float(self.info.temperature.get(k, 1.0)) for k in self.info.labels])
@@ -263,11 +266,14 @@ def fit_hybrid(
     margin: float = DEFAULT_MARGIN,
     base_rate: float | None = DEFAULT_BASE_RATE,
     run: LoadedRun | None = None,
+    transformer_emoji: str = "keep",
 ) -> tuple[HybridSpec, dict[str, float]]:
     """Fit the stacker of ``run_dir`` on ``data_dir``'s validation split and write ``RUN/stacker.json``.
 
     Trains the n-gram model into ``RUN/baseline/`` first when it is missing or was trained on another
     dataset. ``max_validation_rows``: a seeded random sample of the validation split (default: all).
+    ``transformer_emoji`` (keep/strip/auto, :mod:`.emoji_rule`): whether the transformer reads emoji;
+    a switch is saved in the run info (the export and the Scorer follow it).
     """
     run_dir, data_dir = Path(run_dir), Path(data_dir)
     run = run or LoadedRun.load(run_dir)
@@ -278,7 +284,20 @@ def fit_hybrid(
     val, fitted_on = _validation_rows(data_dir, labels, max_validation_rows, seed)
     lt, pn = _score_both(run, ngram, val, batch_size, device)
     start = time.perf_counter()
-    spec = fit_stacker(lt, pn, val.y, labels, folds=folds, seed=seed, margin=margin, fitted_on=fitted_on)
+
+    def fit(logits: np.ndarray) -> HybridSpec:
+        return fit_stacker(
+            logits, pn, val.y, labels, folds=folds, seed=seed, margin=margin, fitted_on=fitted_on
+        )
+
+    def score(rule: Any, items: Sequence[Any]) -> np.ndarray:
+        return run.logits(items, batch_size, device, rule=rule)
+
+    was = run.info.context_rule
+    lt, emoji = choose_emoji_rule(run, val.items(), lt, fit, transformer_emoji, score)
+    if run.info.context_rule != was:
+        run.info.save(run_dir)
+    spec = fit(lt)
     mode, target = _threshold_mode(run.info)
     thresholds = stacker_thresholds(spec, lt, pn, val.y, mode, target, base_rate)
     logger.info("hybrid: stacker fitted in %.1fs", time.perf_counter() - start)
@@ -288,6 +307,7 @@ def fit_hybrid(
         "validation_rows": len(val),
         "threshold_base_rate": base_rate,
         "seed": seed,
+        "transformer_emoji": emoji.to_dict(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     path = save_hybrid(run_dir, spec, thresholds, provenance)

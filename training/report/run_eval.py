@@ -73,6 +73,7 @@ class EvaluateOptions:
     compare_margin: float = 0.01
     refit_hybrid: bool = False
     max_validation_rows: int | None = None
+    transformer_emoji: str = "keep"  # when fitting the stacker: keep / strip / auto (fit/emoji_rule.py)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def load_or_fit_hybrid(opts: EvaluateOptions, run: LoadedRun) -> Hybrid:
         batch_size=opts.batch_size,
         device=opts.device,
         run=run,
+        transformer_emoji=opts.transformer_emoji,
     )
     return Hybrid(spec, thresholds, ngram, trained_now, refitted_now=True)
 

@@ -10,6 +10,9 @@ On the new labels' train part mixed with a replay sample of the base train split
    cost; :func:`commentmod.training.fit.baseline_onnx.train_and_save`);
 4. the stacker is refitted on the validation rows (:mod:`commentmod.training.fit.stacker`).
 
+A label the new labels cannot teach (too few positives or negatives, :mod:`.keep`) keeps the
+parent's head row, temperature, thresholds and stacker entry.
+
 The result is a run directory (written into ``staging``) that ``commentmod export`` accepts, and
 the child's :class:`~.served.Served` parts for the gate.
 """
@@ -29,7 +32,7 @@ import torch
 from ...model.record import CommentRecord
 from ..fit.baseline import BaselineConfig
 from ..fit.baseline_onnx import META_NAME, OnnxBaseline, train_and_save
-from ..fit.hybrid_fit import DEFAULT_BASE_RATE, NGRAM_DIR, current_provenance, save_hybrid
+from ..fit.hybrid_fit import DEFAULT_BASE_RATE, NGRAM_DIR, current_provenance, load_hybrid, save_hybrid
 from ..fit.modeling import CommentClassifier, RunInfo
 from ..fit.rows import label_arrays
 from ..fit.stacker import fit_stacker, stacker_thresholds
@@ -37,6 +40,7 @@ from ..fit.train import fit_thresholds
 from ..report.evaluate import EvalData
 from .features import Pooled, concat, encode_pooled
 from .head import HeadResult, refit_head
+from .keep import keep_head_rows, keep_stack, keep_values, kept_labels, label_support, mask_labels
 from .options import RetrainOptions
 from .parent import ParentRun, RetrainData
 from .served import Served
@@ -131,9 +135,12 @@ def fit_head(parent: ParentRun, data: RetrainData, train: Pooled, options: Retra
     return result
 
 
-def fit_ngram(parent: ParentRun, data: RetrainData, staging: Path, extra: dict[str, Any]) -> OnnxBaseline:
+def fit_ngram(
+    parent: ParentRun, data: RetrainData, staging: Path, extra: dict[str, Any], kept: tuple[str, ...] = ()
+) -> OnnxBaseline:
     """The n-gram model retrained on every base train row + the new train rows (thresholds on
     validation), in ``staging/baseline``; the parent's n-gram settings when it has an n-gram model.
+    The labels ``kept`` from the parent are masked in the new rows (their heads see the base rows only).
     Every base row, not the replay sample: the n-gram model needs no encoding, and the parent's was
     trained on all of them (on the replay sample alone the base test split dropped 0.03-0.12 PR-AUC)."""
     meta = parent.run_dir / NGRAM_DIR / META_NAME
@@ -141,17 +148,31 @@ def fit_ngram(parent: ParentRun, data: RetrainData, staging: Path, extra: dict[s
     if meta.is_file():
         config = BaselineConfig.from_dict(json.loads(meta.read_text(encoding="utf-8")).get("config", {}))
     base_train = data.base.train_all or data.base.train
-    train = EvalData.from_records([*base_train, *data.new.train])
-    val = EvalData.from_records(data.validation)
+    train = EvalData.from_records([*base_train, *mask_labels(data.new.train, kept)])
+    val = EvalData.from_records([*data.base.validation, *mask_labels(data.new.validation, kept)])
     train_and_save(train.texts, train.y, val.texts, val.y, staging / NGRAM_DIR, config=config, extra=extra)
     return OnnxBaseline.load(staging / NGRAM_DIR)
 
 
+def parent_stack_thresholds(parent: ParentRun) -> dict[str, float]:
+    """The thresholds the parent served: its stacker's, or its transformer's without a stacker."""
+    if parent.served.spec is None:
+        return {k: float(v) for k, v in parent.info.thresholds.items()}
+    return load_hybrid(parent.run_dir)[1]
+
+
 def fit_stack(
-    parent: ParentRun, data: RetrainData, child: Served, val: Pooled, staging: Path, extra: dict[str, Any]
+    parent: ParentRun,
+    data: RetrainData,
+    child: Served,
+    val: Pooled,
+    staging: Path,
+    extra: dict[str, Any],
+    kept: tuple[str, ...] = (),
 ) -> None:
     """The stacker of ``child`` (head + n-gram) fitted on the validation rows; ``staging/stacker.json``
-    (after the weights and the n-gram model: its provenance hashes them)."""
+    (after the weights and the n-gram model: its provenance hashes them). Labels ``kept`` get the
+    parent's stacker entries and thresholds."""
     rows = EvalData.from_records(data.validation, tuple(parent.info.labels))
     lt = child.logits(val)
     assert child.ngram is not None
@@ -165,6 +186,10 @@ def fit_stack(
     spec = fit_stacker(lt, pn, rows.y, labels, seed=0, fitted_on=fitted_on)
     target = cfg.target_precision if cfg.threshold_mode == "precision" else None
     thresholds = stacker_thresholds(spec, lt, pn, rows.y, cfg.threshold_mode, target, DEFAULT_BASE_RATE)
+    if kept:
+        temperatures = {k: float(parent.info.temperature.get(k, 1.0)) for k in labels}
+        spec = keep_stack(spec, parent.served.spec, temperatures, kept)
+        thresholds = keep_values(thresholds, parent_stack_thresholds(parent), kept)
     provenance = {
         **current_provenance(staging),
         **extra,
@@ -196,18 +221,26 @@ def fit_fast(
     )
     tests = gate_sets(parent.model, parent, data, options)
     timer.lap("encode")
+    labels = tuple(parent.info.labels)
+    kept = kept_labels(data.new.train, labels, options.min_label_decisions)
+    if kept:
+        log.info("kept from the parent (the new labels do not teach them): %s", ", ".join(kept))
     head = fit_head(parent, data, train, options)
+    rows = [labels.index(k) for k in kept]
+    weight, bias = keep_head_rows(head.weight, head.bias, parent.served.weight, parent.served.bias, rows)
     y, mask = label_arrays(data.validation)
-    child = Served(head.weight, head.bias, np.ones(len(parent.info.labels)))
+    child = Served(weight, bias, np.ones(len(labels)))
     thresholds, temperature, calibration = fit_thresholds(child.logits(val), y, mask, parent.train_config())
-    child.temperature = np.asarray([temperature[k] for k in parent.info.labels])
+    thresholds = keep_values(thresholds, parent.info.thresholds, kept)
+    temperature = keep_values(temperature, parent.info.temperature, kept)
+    child.temperature = np.asarray([temperature[k] for k in labels])
     timer.lap("head")
     extra = ngram_extra(parent, data)
-    child.ngram = fit_ngram(parent, data, staging, extra)
+    child.ngram = fit_ngram(parent, data, staging, extra, kept)
     timer.lap("ngram")
     with torch.no_grad():
-        parent.model.head.weight.copy_(torch.from_numpy(head.weight))
-        parent.model.head.bias.copy_(torch.from_numpy(head.bias))
+        parent.model.head.weight.copy_(torch.from_numpy(weight))
+        parent.model.head.bias.copy_(torch.from_numpy(bias))
     info = RunInfo(
         labels=list(parent.info.labels),
         context_rule=parent.info.context_rule,
@@ -218,9 +251,15 @@ def fit_fast(
         base_model=parent.info.base_model,
     )
     parent.model.save(staging, parent.run_dir / "tokenizer.json", info)
-    fit_stack(parent, data, child, val, staging, extra)
+    fit_stack(parent, data, child, val, staging, extra, kept)
     timer.lap("stacker")
     fit = {"rows": len(data.train), "anchor": options.head.anchor, "new_weight": options.head.new_weight}
     fit |= {"loss_before": head.loss_before, "loss_after": head.loss_after, "iterations": head.iterations}
-    report = {"head": fit, "validation_calibration": calibration}
+    support = {k: vars(v) for k, v in label_support(data.new.train, labels).items()}
+    kept_report = {
+        "labels": list(kept),
+        "min_each": options.min_label_decisions,
+        "new_train_support": support,
+    }
+    report = {"head": fit, "validation_calibration": calibration, "kept_from_parent": kept_report}
     return Child(child, report, tests, tests)

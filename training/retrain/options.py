@@ -8,6 +8,7 @@ from pathlib import Path
 from .errors import RetrainError
 from .gate import GateLimits
 from .head import HeadFit
+from .keep import DEFAULT_MIN_EACH
 from .split import DEFAULT_FRACTIONS, check_fractions
 
 MODES = ("fast", "full")
@@ -30,6 +31,8 @@ class RetrainOptions:
     split: tuple[float, float, float] = DEFAULT_FRACTIONS
     limits: GateLimits = field(default_factory=GateLimits)
     head: HeadFit = field(default_factory=HeadFit)
+    # fast: a label with fewer positives or negatives among the new train rows keeps the parent's parts
+    min_label_decisions: int = DEFAULT_MIN_EACH
     batch_size: int = 32
     device: str = "cpu"
     # the encoder's matmul precision: auto = bf16 autocast where the hardware has fast bf16 (resolved
@@ -52,6 +55,8 @@ class RetrainOptions:
                 raise RetrainError(f"--{name.replace('_', '-')} is {value}; give a positive number of rows")
         if self.precision not in PRECISIONS:
             raise RetrainError(f"--precision is {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if self.min_label_decisions < 1:
+            raise RetrainError(f"--min-label-decisions is {self.min_label_decisions}; give a positive number")
         if self.batch_size < 1:
             raise RetrainError(f"--batch-size is {self.batch_size}; give a positive number")
         check_fractions(self.split)
