@@ -64,7 +64,7 @@ demo: base-model
 	$(BIN)/commentmod data build --config configs/data.yaml $(if $(COMMERCIAL_OK),--commercial-ok,) --out $(DEMO_DATA)
 	$(BIN)/commentmod train --config configs/demo.yaml --base $(BASE) --data $(DEMO_DATA) --out $(RUN)
 	$(BIN)/commentmod hybrid --model $(RUN) --data $(DEMO_DATA) --max-validation-rows 2000 --transformer-emoji auto
-	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT) --force \
+	$(BIN)/commentmod export --model $(RUN) --out $(ARTIFACT) --force --no-openvino-plans \
 		--validation-data $(DEMO_DATA) --validation-rows 1000
 	$(BIN)/commentmod score examples/ --model $(ARTIFACT) --out out/demo.jsonl --overwrite --table
 

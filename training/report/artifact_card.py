@@ -39,6 +39,13 @@ def render_artifact_hybrid(manifest: Manifest) -> str:
             f"| {label} | {ARTIFACT_MODE_NAMES[s.mode]} | {s.coef_transformer:.4f} | {s.coef_ngram:.4f} | "
             f"{s.intercept:.4f} | {manifest.thresholds[label]:.3f} | {(s.why or '-').replace('|', '/')} |"
         )
+    if manifest.context_rule.strip_emoji:
+        lines += [
+            "",
+            "The transformer reads each comment without its emoji (`context_rule.strip_emoji`, chosen on "
+            "validation by `--transformer-emoji`): an emoji reaches the scores only through the n-gram "
+            'model, whose training data holds emoji counterfactuals ("has an emoji" is not a label).',
+        ]
     parity = manifest.extra.get("hybrid_parity")
     if parity:
         lines += [
