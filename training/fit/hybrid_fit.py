@@ -283,7 +283,7 @@ def fit_hybrid(
         raise StackerError(f"the n-gram model has labels {ngram.labels}, the transformer {labels}")
     val, fitted_on = _validation_rows(data_dir, labels, max_validation_rows, seed)
     lt, pn = _score_both(run, ngram, val, batch_size, device)
-    start = time.perf_counter()
+    start, was_stripped = time.perf_counter(), run.info.context_rule.strip_emoji
 
     def fit(logits: np.ndarray) -> HybridSpec:
         return fit_stacker(
@@ -293,10 +293,9 @@ def fit_hybrid(
     def score(rule: Any, items: Sequence[Any]) -> np.ndarray:
         return run.logits(items, batch_size, device, rule=rule)
 
-    was = run.info.context_rule
     lt, emoji = choose_emoji_rule(run, val.items(), lt, fit, transformer_emoji, score)
-    if run.info.context_rule != was:
-        run.info.save(run_dir)
+    if emoji.strip != was_stripped:
+        run.info.save(run_dir)  # the rule switched: export and Scorer read it from the run info
     spec = fit(lt)
     mode, target = _threshold_mode(run.info)
     thresholds = stacker_thresholds(spec, lt, pn, val.y, mode, target, base_rate)
@@ -310,9 +309,15 @@ def fit_hybrid(
         "transformer_emoji": emoji.to_dict(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    _save_and_log(run_dir, spec, thresholds, provenance)
+    return spec, thresholds
+
+
+def _save_and_log(
+    run_dir: Path, spec: HybridSpec, thresholds: dict[str, float], provenance: dict[str, Any]
+) -> None:
     path = save_hybrid(run_dir, spec, thresholds, provenance)
-    for name in labels:
+    for name in spec.labels:
         s = spec.per_label[name]
         logger.info("hybrid %s: %s, threshold %.3f - %s", name, s.mode, thresholds[name], s.why)
     logger.info("wrote %s", path)
-    return spec, thresholds
