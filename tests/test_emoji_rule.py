@@ -60,20 +60,22 @@ def test_only_emoji_rows_are_scored_again_and_the_rule_switches() -> None:
         return spec(dict.fromkeys(LABELS, 0.5 + 0.01 * float(lt.sum() > 0)))
 
     run = _Run()
-    lt, decision = choose_emoji_rule(run, items, logits, fit, "auto", score)
+    lt, decision, fitted = choose_emoji_rule(run, items, logits, fit, "auto", score)
     assert scored == [(True, ["great plan 🙄", "nice 👏"])]
     assert lt[0].tolist() == [0, 0, 0] and lt[1:].tolist() == [[1, 1, 1]] * 2
     assert decision.strip and decision.emoji_rows == 2 and run.info.context_rule.strip_emoji
     assert json.loads(json.dumps(decision.to_dict()))["cv_strip"]["mocking"] == pytest.approx(0.51)
+    assert fitted is not None and shipped_cv(fitted)["mocking"] == pytest.approx(0.51)  # no refit needed
 
     def worse(lt: np.ndarray) -> HybridSpec:
         return spec(dict.fromkeys(LABELS, 0.5 - 0.1 * float(lt.sum() > 0)))
 
     run = _Run()
-    lt, decision = choose_emoji_rule(run, items, logits, worse, "auto", score)
+    lt, decision, fitted = choose_emoji_rule(run, items, logits, worse, "auto", score)
     assert not decision.strip and not run.info.context_rule.strip_emoji and not lt.any()
-    _, decision = choose_emoji_rule(_Run(), items[:1], logits[:1], fit, "auto", score)
-    assert not decision.strip and "no validation row has an emoji" in decision.why
+    assert fitted is not None and shipped_cv(fitted)["mocking"] == pytest.approx(0.5)  # the kept side's
+    _, decision, fitted = choose_emoji_rule(_Run(), items[:1], logits[:1], fit, "auto", score)
+    assert not decision.strip and "no validation row has an emoji" in decision.why and fitted is None
 
 
 def test_a_run_that_strips_emoji_is_served_without_them(tiny_run_dir: Path, tmp_path: Path) -> None:

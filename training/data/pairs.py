@@ -157,11 +157,11 @@ def _own_article(rec: CommentRecord, articles: Sequence[_Article]) -> _Article |
 
 
 def _foreign_article(
-    rec: CommentRecord, articles: Sequence[_Article], spec: PairSpec, seed: int
+    rec: CommentRecord, own: _Article | None, articles: Sequence[_Article], spec: PairSpec, seed: int
 ) -> _Article | None:
-    """A seeded choice among the articles unrelated to ``rec`` and to its own article, or None."""
+    """A seeded choice among the articles unrelated to ``rec`` and to its own article ``own`` (None
+    when its article is not in ``articles``), or None."""
     own_key = _article_key(rec)
-    own = _own_article(rec, articles)
     own_title = own.title_words if own is not None else frozenset()
     comment_words = _content_words(rec.text)
     options = [
@@ -241,7 +241,7 @@ def make_article_pairs(
             rec, own, common.get((rec.source, rec.lang), frozenset()), spec.min_own_overlap
         ):
             continue
-        other = _foreign_article(rec, articles_here, spec, seed)
+        other = _foreign_article(rec, own, articles_here, spec, seed)
         if other is not None:
             out.extend(_pair_rows(rec, other, spec))
     return out

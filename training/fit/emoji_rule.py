@@ -91,24 +91,27 @@ def choose_emoji_rule(
     choice: str,
     score: Callable[[Any, Sequence[tuple[str, str | None, str | None]]], np.ndarray],
     tolerance: float = DEFAULT_TOLERANCE,
-) -> tuple[np.ndarray, EmojiDecision]:
-    """The validation logits to fit the stacker on and the decision; on ``strip``, ``run.info``'s
-    context rule is switched (the caller saves it). ``fit``: logits -> stacker; ``score``:
-    (rule, items) -> transformer logits."""
+) -> tuple[np.ndarray, EmojiDecision, HybridSpec | None]:
+    """The validation logits to fit the stacker on, the decision, and the stacker already fitted on
+    those logits (``auto`` fits both candidates; None when none was fitted). On ``strip``,
+    ``run.info``'s context rule is switched (the caller saves it). ``fit``: logits -> stacker;
+    ``score``: (rule, items) -> transformer logits."""
     rule = run.info.context_rule
     rows = emoji_rows([it[0] for it in items])
     if choice == "keep" or rule.strip_emoji or not rows:
         why = "the rule already strips emoji" if rule.strip_emoji else f"{choice}: transformer reads emoji"
         if not rows and choice != "keep":
             why = "no validation row has an emoji: nothing to decide, transformer reads emoji"
-        return logits, EmojiDecision(choice, bool(rule.strip_emoji), len(rows), {}, {}, why)
+        return logits, EmojiDecision(choice, bool(rule.strip_emoji), len(rows), {}, {}, why), None
     stripped_rule = replace(rule, strip_emoji=True)
     stripped = np.array(logits, copy=True)
     stripped[rows] = score(stripped_rule, [items[i] for i in rows])
-    cv_keep = shipped_cv(fit(logits)) if choice == "auto" else {}
-    cv_strip = shipped_cv(fit(stripped)) if choice == "auto" else {}
+    fitted = {"keep": fit(logits), "strip": fit(stripped)} if choice == "auto" else {}
+    cv_keep = shipped_cv(fitted["keep"]) if fitted else {}
+    cv_strip = shipped_cv(fitted["strip"]) if fitted else {}
     strip, why = decide(choice, cv_keep, cv_strip, tolerance)
     log.info("transformer emoji (%d validation rows with emoji): %s", len(rows), why)
     if strip:
         run.info.context_rule = stripped_rule
-    return (stripped if strip else logits), EmojiDecision(choice, strip, len(rows), cv_keep, cv_strip, why)
+    decision = EmojiDecision(choice, strip, len(rows), cv_keep, cv_strip, why)
+    return (stripped if strip else logits), decision, fitted.get("strip" if strip else "keep")

@@ -293,10 +293,10 @@ def fit_hybrid(
     def score(rule: Any, items: Sequence[Any]) -> np.ndarray:
         return run.logits(items, batch_size, device, rule=rule)
 
-    lt, emoji = choose_emoji_rule(run, val.items(), lt, fit, transformer_emoji, score)
+    lt, emoji, fitted = choose_emoji_rule(run, val.items(), lt, fit, transformer_emoji, score)
     if emoji.strip != was_stripped:
         run.info.save(run_dir)  # the rule switched: export and Scorer read it from the run info
-    spec = fit(lt)
+    spec = fitted if fitted is not None else fit(lt)
     mode, target = _threshold_mode(run.info)
     thresholds = stacker_thresholds(spec, lt, pn, val.y, mode, target, base_rate)
     logger.info("hybrid: stacker fitted in %.1fs", time.perf_counter() - start)
