@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...model.errors import CommentmodError
+from ..retrain.keep import DEFAULT_MIN_EACH
 
 if TYPE_CHECKING:
     from ..retrain.options import RetrainOptions
@@ -89,10 +90,10 @@ def _gate(group: argparse._ArgumentGroup) -> None:
     a(
         "--min-label-decisions",
         type=int,
-        default=10,
+        default=DEFAULT_MIN_EACH,
         metavar="N",
         help="fast: a label with fewer than N positives or N negatives among the new train rows keeps "
-        "the parent's head, thresholds and stacker (10)",
+        f"the parent's head, thresholds and stacker ({DEFAULT_MIN_EACH})",
     )
 
 

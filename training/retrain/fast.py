@@ -187,7 +187,7 @@ def fit_stack(
     target = cfg.target_precision if cfg.threshold_mode == "precision" else None
     thresholds = stacker_thresholds(spec, lt, pn, rows.y, cfg.threshold_mode, target, DEFAULT_BASE_RATE)
     if kept:
-        temperatures = {k: float(parent.info.temperature.get(k, 1.0)) for k in labels}
+        temperatures = dict(zip(labels, map(float, parent.served.temperature), strict=True))
         spec = keep_stack(spec, parent.served.spec, temperatures, kept)
         thresholds = keep_values(thresholds, parent_stack_thresholds(parent), kept)
     provenance = {
