@@ -22,6 +22,7 @@ import onnxruntime as ort
 from ..model.errors import CommentmodError
 from ..model.numeric import Window, length_batches, sigmoid
 from .hybrid import chars_of_layouts, layout_for_onnx
+from .ngram_sparse import SparseNgram, load_sparse_ngram
 
 DEFAULT_WINDOWS_PER_BATCH = 8  # int8 on 2 cores: 166 comments/s at 8, 157 at 16, 135 at 32, 114 at 64
 DEFAULT_MAX_BATCH_TOKENS = 4096  # padded tokens per model call: bounds activation memory
@@ -141,3 +142,17 @@ def logits_to_probs(logits: np.ndarray, temperature: Sequence[float]) -> np.ndar
     """``sigmoid(logits / temperature)`` per label, float32 (:func:`commentmod.model.numeric.sigmoid`)."""
     scaled = np.asarray(logits, dtype=np.float64) / np.asarray(temperature, dtype=np.float64)
     return np.asarray(sigmoid(scaled), dtype=np.float32)
+
+
+def open_ngram(
+    directory: Path, ngram_file: str | None, n_labels: int, threads: int | None = None
+) -> tuple[SparseNgram | None, ort.InferenceSession | None]:
+    """The n-gram model of an artifact: its sparse form (no ONNX Runtime session: ~0.2 s and ~80 MB
+    less at load), or, when the graph has no sparse form, an ONNX Runtime session; ``(None, None)``
+    when no label uses it (``ngram_file`` None)."""
+    if ngram_file is None:
+        return None, None
+    sparse = load_sparse_ngram(Path(directory) / ngram_file, n_labels)
+    if sparse is not None:
+        return sparse, None
+    return None, make_session(Path(directory) / ngram_file, threads)

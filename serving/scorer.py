@@ -82,9 +82,9 @@ from .onnx_session import (
     DEFAULT_WINDOWS_PER_BATCH,
     ScoringError,
     logits_to_probs,
-    make_session,
     ngram_probs,
     ngram_probs_of_layouts,
+    open_ngram,
 )
 from .result import TRUNCATED, Result, not_scored
 from .scorer_inputs import DEFAULT_MAX_CHARS, ParsedInput, Triple, parse_input, refuse_single_item
@@ -127,6 +127,7 @@ class Scorer:
         max_chars: int = DEFAULT_MAX_CHARS,
         vocab_map: np.ndarray | None = None,
         runtime: RuntimePlan | None = None,
+        ngram_sparse: SparseNgram | None = None,
     ):
         if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
             raise ValueError(f"max_chars is {max_chars!r}; pass a positive int (default {DEFAULT_MAX_CHARS})")
@@ -166,16 +167,19 @@ class Scorer:
         width = self.backend.output_width()
         check_model_io(graph_in, graph_out, width, manifest, self.directory / model_file)
         needs_ngram = self.hybrid is not None and self.hybrid.needs_ngram
-        if needs_ngram and ngram_session is None:
+        if needs_ngram and ngram_session is None and ngram_sparse is None:
             raise ManifestError(
                 f"artifact {manifest.name!r} blends the n-gram model ({NGRAM_FILE}) but none was loaded; "
                 "open it with Scorer.load"
             )
+        # the n-gram model on its non-zero features (serving.ngram_sparse), else its ONNX Runtime session
         self.ngram_session = ngram_session if needs_ngram else None
-        self.ngram_sparse: SparseNgram | None = None  # the n-gram model on its non-zero features
-        if self.ngram_session is not None and self.hybrid is not None:
+        self.ngram_sparse: SparseNgram | None = ngram_sparse if needs_ngram else None
+        if self.ngram_session is not None:
             check_ngram_session(self.ngram_session, self.directory)
-            self.ngram_sparse = load_sparse_ngram(self.directory / self.hybrid.ngram_file, len(self.labels))
+            if self.ngram_sparse is None and self.hybrid is not None:
+                path = self.directory / self.hybrid.ngram_file
+                self.ngram_sparse = load_sparse_ngram(path, len(self.labels))
 
     @classmethod
     def load(
@@ -217,7 +221,7 @@ class Scorer:
             directory, manifest, runtime, threads, backend, ngram_file, verify, plan_name=plan
         )
         tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
-        ngram_session = make_session(directory / ngram_file, threads) if ngram_file else None
+        ngram_sparse, ngram_session = open_ngram(directory, ngram_file, len(manifest.labels), threads)
         scorer = cls(
             model,
             tokenizer,
@@ -229,6 +233,7 @@ class Scorer:
             ngram_session=ngram_session,
             max_chars=max_chars,
             runtime=runtime,
+            ngram_sparse=ngram_sparse,
         )
         log.debug("loaded %s on %s in %.2fs", scorer.model_id, describe(runtime), time.perf_counter() - start)
         return scorer
@@ -263,10 +268,10 @@ class Scorer:
 
     def ngram_probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """The n-gram model's probabilities ``[N, n_labels]`` of comment texts (hybrid artifacts only)."""
-        if self.ngram_session is None:
-            raise ScoringError(f"artifact {self.name!r} ships no n-gram model")
         if self.ngram_sparse is not None:
             return self.ngram_sparse.probs_of_layouts([layout_for_onnx(t) for t in texts])
+        if self.ngram_session is None:
+            raise ScoringError(f"artifact {self.name!r} ships no n-gram model")
         return ngram_probs(self.ngram_session, texts, len(self.labels))
 
     def _shipped(self, logits: np.ndarray, items: Sequence[Item]) -> np.ndarray:

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from commentmod.serving.hybrid import PAD, chars_for_onnx, layout_for_onnx
-from commentmod.training.fit.baseline import BaselineConfig, BaselineError, choose_threshold, train_baseline
+from commentmod.training.fit.baseline import (
+    BaselineConfig,
+    BaselineError,
+    choose_threshold,
+    comment_only_targets,
+    train_baseline,
+)
 from commentmod.training.fit.baseline_onnx import (
     META_NAME,
     ONNX_NAME,
@@ -137,3 +143,19 @@ def test_train_and_save_picks_thresholds_on_validation(tmp_path: Path) -> None:
     assert model.thresholds["off_topic"] == 0.5
     assert model.thresholds["abusive"] != 0.5
     assert (tmp_path / "bl" / ONNX_NAME).is_file()
+
+
+def test_comment_only_targets_forget_the_context_labels_of_synthetic_pairs() -> None:
+    # one comment under its own article (off_topic 0) and under a foreign one (off_topic 1), then a
+    # real spam row: the n-gram model may learn abusive/mocking from every row, off_topic from real rows
+    y = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 1.0], [0.0, np.nan, 1.0]])
+    synthetic = np.array([True, True, False])
+    got = comment_only_targets(y, synthetic, ("abusive", "mocking", "off_topic"))
+    np.testing.assert_array_equal(got[:, :2], y[:, :2])
+    assert np.isnan(got[:2, 2]).all() and got[2, 2] == 1.0
+    assert y[0, 2] == 0.0  # the caller's array is left alone
+    # labels named in another order: the context label is found by name
+    got = comment_only_targets(y[:, ::-1], synthetic, ("off_topic", "mocking", "abusive"))
+    assert np.isnan(got[:2, 0]).all() and not np.isnan(got[:, 2]).any()
+    with pytest.raises(BaselineError, match="synthetic flags"):
+        comment_only_targets(y, synthetic[:2])

@@ -22,7 +22,7 @@ from commentmod.model.manifest import MANIFEST_NAME
 from commentmod.model.manifest_io import read_manifest
 from commentmod.serving import Result, Scorer
 from commentmod.serving.hybrid import NGRAM_FILE, HybridSpec, LabelStack, stack_probs
-from commentmod.serving.onnx_session import ngram_probs
+from commentmod.serving.onnx_session import make_session, ngram_probs
 from commentmod.training.export import artifact as ex
 from commentmod.training.export.errors import ParityError
 
@@ -210,7 +210,7 @@ def test_transformer_only_stacker_ships_no_ngram(tiny_run_dir: Path, tmp_path: P
     assert not (tmp_path / "art" / NGRAM_FILE).exists()
     assert "ngram" not in result.manifest.extra and result.hybrid_parity is not None
     scorer = Scorer.load(tmp_path / "art")
-    assert scorer.ngram_session is None
+    assert scorer.ngram_session is None and scorer.ngram_sparse is None
     logits = scorer.logits(ITEMS).astype(np.float64)
     expected = 1 / (1 + np.exp(-(logits * [0.5, 1.5, 2.5] + [0.0, -0.2, -0.4])))
     np.testing.assert_allclose(scorer.probabilities(ITEMS), expected, atol=1e-6)
@@ -332,7 +332,8 @@ def test_transformer_mode_everywhere_equals_the_transformer_alone(
     _edit_manifest(plain, extra={k: v for k, v in extra.items() if k != "hybrid"}, temperature=temperature)
     s_hyb = Scorer.load(hyb, model_file="model.fp32.onnx")
     s_plain = Scorer.load(plain, model_file="model.fp32.onnx")
-    assert s_hyb.ngram_session is None  # ngram.onnx is in the artifact but no label uses it
+    # ngram.onnx is in the artifact but no label uses it
+    assert s_hyb.ngram_session is None and s_hyb.ngram_sparse is None
     assert s_hyb.hybrid is not None and s_plain.hybrid is None
     np.testing.assert_allclose(s_hyb.probabilities(ITEMS), s_plain.probabilities(ITEMS), atol=1e-6)
     assert s_hyb.model_id != s_plain.model_id  # the stacker is part of the served model's identity
@@ -375,13 +376,35 @@ def test_malformed_hybrid_spec_is_refused(hybrid_artifact: Path, tmp_path: Path)
 
 def test_ngram_batches_do_not_change_scores(hybrid_artifact: Path) -> None:
     scorer = Scorer.load(hybrid_artifact)
-    assert scorer.ngram_session is not None
+    session = make_session(hybrid_artifact / NGRAM_FILE, 1)
     texts = [f"text {i} " * (1 + i % 11) for i in range(30)] + ["x" * 3000, "", "🙄"]
     default = scorer.ngram_probabilities(texts)
-    one = ngram_probs(scorer.ngram_session, texts, 3, batch_size=1)
-    tight = ngram_probs(scorer.ngram_session, texts, 3, batch_size=64, max_batch_chars=100)
+    one = ngram_probs(session, texts, 3, batch_size=1)
+    tight = ngram_probs(session, texts, 3, batch_size=64, max_batch_chars=100)
     np.testing.assert_allclose(one, default, atol=1e-6)
     np.testing.assert_allclose(tight, default, atol=1e-6)
+
+
+def test_ngram_session_opened_only_without_a_sparse_form(
+    hybrid_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import commentmod.serving.onnx_session as onnx_session
+    import commentmod.serving.scorer as scorer_module
+
+    lazy = Scorer.load(hybrid_artifact)
+    # the n-gram model runs on its sparse form: no ONNX Runtime session is opened for it
+    assert lazy.ngram_sparse is not None and lazy.ngram_session is None
+    for module in (onnx_session, scorer_module):
+        monkeypatch.setattr(module, "load_sparse_ngram", lambda path, n_labels: None)
+    fallback = Scorer.load(hybrid_artifact)  # a graph with no sparse form: ONNX Runtime runs it
+    assert fallback.ngram_sparse is None and fallback.ngram_session is not None
+    texts = ["Ești un cretin", "hello there", "", "🙄 sure"]
+    np.testing.assert_allclose(
+        lazy.ngram_probabilities(texts), fallback.ngram_probabilities(texts), atol=1e-6
+    )
+    items = [{"id": str(i), "text": t, "article_title": "Titlu"} for i, t in enumerate(texts) if t]
+    for a, b in zip(lazy.score(items), fallback.score(items), strict=True):
+        assert a.flags == b.flags and a.scores == pytest.approx(b.scores, abs=1e-6)
 
 
 def test_serving_hybrid_imports_no_torch_or_sklearn(hybrid_artifact: Path) -> None:
@@ -389,7 +412,7 @@ def test_serving_hybrid_imports_no_torch_or_sklearn(hybrid_artifact: Path) -> No
 import sys
 from commentmod.serving import Scorer
 s = Scorer.load({str(hybrid_artifact)!r})
-assert s.ngram_session is not None
+assert s.ngram_sparse is not None
 r = s.score(["Ești un cretin", {{"id": "b", "text": "hello", "article_title": "t"}}, ""])
 assert [x.status for x in r] == ["ok", "ok", "empty"], r
 heavy = ("torch", "transformers", "sklearn", "skl2onnx", "datasets", "commentmod.training")

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from commentmod.model.emoji import has_emoji, strip_emoji
 from commentmod.model.inputs import normalise_for_dedup
 from commentmod.model.labels import LABELS
 from commentmod.training.report.probe import (
@@ -22,12 +23,10 @@ from commentmod.training.report.probe import (
     ProbeError,
     ProbeRow,
     counterfactual_pairs,
-    has_emoji,
     load_probe,
     parse_probe,
     probe_items,
     probe_report,
-    strip_emoji,
 )
 from commentmod.training.report.probe_render import render_probe_md
 

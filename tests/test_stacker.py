@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -232,7 +233,13 @@ def tiny_hybrid_run(tiny_run_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
     from commentmod.training.data.build_io import BuildResult, save_build
 
     run_dir = Path(shutil.copytree(tiny_run_dir, tmp_path / "run"))
-    splits = {"train": _records(4, "a"), "validation": _records(3, "v"), "test": _records(1, "t")}
+    # a synthetic off-topic pair in train: one comment under its own article and under a foreign one
+    pair = [
+        replace(r, id=f"pair-{k}", synthetic=True, labels={**r.labels, "off_topic": k})
+        for k, r in enumerate(_records(1, "p")[4:6])
+    ]
+    train = [*_records(4, "a"), *pair]
+    splits = {"train": train, "validation": _records(3, "v"), "test": _records(1, "t")}
     data_dir = save_build(BuildResult(splits=splits, info={"sources": []}), tmp_path / "data")
     return run_dir, data_dir
 
@@ -247,6 +254,10 @@ def test_commentmod_hybrid_cli(tiny_hybrid_run: tuple[Path, Path], capsys: pytes
     out = capsys.readouterr().out
     assert "stacker written to" in out and "abusive" in out
     assert (run_dir / "baseline" / "baseline.onnx").is_file()
+    # the n-gram model (comment only) learns off_topic from the 32 real train rows, not the pair
+    counts = json.loads((run_dir / "baseline" / "baseline.json").read_text())["train_counts"]
+    assert counts["off_topic"] == {"positives": 4, "negatives": 28}
+    assert counts["abusive"]["positives"] + counts["abusive"]["negatives"] == 34
     saved = json.loads((run_dir / STACKER_NAME).read_text())
     assert saved["provenance"]["validation_rows"] == 20 and saved["provenance"]["dataset"] == str(data_dir)
     assert "seeded random sample of 24" in saved["spec"]["fitted_on"]

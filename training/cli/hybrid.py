@@ -22,10 +22,10 @@ def add_emoji_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transformer-emoji",
         choices=EMOJI_CHOICES,
-        default="keep",
-        help="whether the transformer reads emoji: keep (default), strip, or auto = strip unless that "
-        "lowers some label's cross-validated PR-AUC by more than 0.005 (the n-gram model still reads "
-        "them); a switch is saved in the run info",
+        default="auto",
+        help="whether the transformer reads emoji: keep, strip, or auto (default, as `make model` and "
+        "`make demo`) = strip unless that lowers some label's cross-validated PR-AUC by more than "
+        "0.005 (the n-gram model still reads them); a switch is saved in the run info",
     )
 
 

@@ -175,6 +175,7 @@ def ensure_ngram(run_dir: Path, data_dir: Path, *, retrain_stale: bool = True) -
     Returns ``(OnnxBaseline, trained_now)``."""
     from ..data.build_io import load_split
     from ..report.evaluate import EvalData
+    from .baseline import comment_only_targets
     from .baseline_onnx import OnnxBaseline, train_and_save
 
     bl_dir = Path(run_dir) / NGRAM_DIR
@@ -196,7 +197,12 @@ def ensure_ngram(run_dir: Path, data_dir: Path, *, retrain_stale: bool = True) -
     )
     start = time.perf_counter()
     train_and_save(
-        train.texts, train.y, val.texts, val.y, bl_dir, extra={"dataset": str(data_dir), "split": "train"}
+        train.texts,
+        comment_only_targets(train.y, train.synthetic, train.labels),
+        val.texts,
+        comment_only_targets(val.y, val.synthetic, val.labels),
+        bl_dir,
+        extra={"dataset": str(data_dir), "split": "train", "synthetic_context_labels": "unknown"},
     )
     logger.info("n-gram model trained and saved to %s in %.1fs", bl_dir, time.perf_counter() - start)
     return OnnxBaseline.load(bl_dir), True

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from ...model.emoji import has_emoji, strip_emoji
 from ...model.errors import CommentmodError
 from ...model.labels import LABELS
 
@@ -63,7 +64,6 @@ FIELDS: Final = ("id", "lang", "kind", "article_title", "article_text", "text", 
 SINCERE_MOCKING_MAX: Final = 0.10  # target: sincere emoji comments flagged mocking <= 10 %
 EMOJI_GAP_MAX_POINTS: Final = 10.0  # target: |recall with emoji - recall without| <= 10 points
 
-EMOJI_RE: Final = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2300-\u23ff\u2b00-\u2bff\ufe0f\u200d]")
 URL_RE: Final = re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|net|org|ro|ua|ru|md|kz|uk|io|example)\b", re.I)
 ID_RE: Final = re.compile(r"^probe-(ro|en|uk|ru)-\d{3}$")
 
@@ -88,15 +88,6 @@ class ProbeRow:
     def item(self) -> Item:
         """``(text, article_title, article_text)``, the scorer's input triple."""
         return (self.text, self.article_title, self.article_text)
-
-
-def has_emoji(text: str) -> bool:
-    return EMOJI_RE.search(text) is not None
-
-
-def strip_emoji(text: str) -> str:
-    """``text`` without emoji (and their joiners/variation selectors), whitespace collapsed."""
-    return " ".join(EMOJI_RE.sub(" ", text).split())
 
 
 def _row_problems(obj: Mapping[str, Any]) -> list[str]:
