@@ -257,6 +257,8 @@ def test_commentmod_hybrid_cli(tiny_hybrid_run: tuple[Path, Path], capsys: pytes
     # the n-gram model (comment only) learns off_topic from the 32 real train rows, not the pair
     counts = json.loads((run_dir / "baseline" / "baseline.json").read_text())["train_counts"]
     assert counts["off_topic"] == {"positives": 4, "negatives": 28}
+    meta = json.loads((run_dir / "baseline" / "baseline.json").read_text())
+    assert meta["extra"]["synthetic_context_labels"] == "unknown"
     assert counts["abusive"]["positives"] + counts["abusive"]["negatives"] == 34
     saved = json.loads((run_dir / STACKER_NAME).read_text())
     assert saved["provenance"]["validation_rows"] == 20 and saved["provenance"]["dataset"] == str(data_dir)

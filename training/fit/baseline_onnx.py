@@ -29,7 +29,14 @@ import numpy as np
 from ...model.manifest_io import sha256_file
 from ...model.versions import library_versions
 from ...serving.hybrid import PAD, chars_for_onnx
-from .baseline import BaselineConfig, BaselineError, BaselineModel, fit_thresholds, train_baseline
+from .baseline import (
+    BaselineConfig,
+    BaselineError,
+    BaselineModel,
+    comment_only_targets,
+    fit_thresholds,
+    train_baseline,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -273,9 +280,18 @@ def train_and_save(
     *,
     config: BaselineConfig | None = None,
     extra: Mapping[str, Any] | None = None,
+    train_synthetic: np.ndarray | None = None,
+    val_synthetic: np.ndarray | None = None,
 ) -> BaselineModel:
-    """Train on train, choose thresholds on validation (0.5 when it is empty), export when ``out_dir``."""
+    """Train on train, choose thresholds on validation (0.5 when it is empty), export when ``out_dir``.
+
+    ``train_synthetic`` / ``val_synthetic``: the rows' synthetic flags; their context labels are then
+    unknown to the model (:func:`comment_only_targets`), which ``baseline.json`` records."""
     config = config or BaselineConfig()
+    if train_synthetic is not None and val_synthetic is not None:
+        train_y = comment_only_targets(train_y, train_synthetic)
+        val_y = comment_only_targets(val_y, val_synthetic)
+        extra = {**(extra or {}), "synthetic_context_labels": "unknown"}
     model = train_baseline(train_texts, train_y, config)
     if len(val_texts):
         model.thresholds = fit_thresholds(model, val_texts, val_y, config)

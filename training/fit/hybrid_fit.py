@@ -175,7 +175,6 @@ def ensure_ngram(run_dir: Path, data_dir: Path, *, retrain_stale: bool = True) -
     Returns ``(OnnxBaseline, trained_now)``."""
     from ..data.build_io import load_split
     from ..report.evaluate import EvalData
-    from .baseline import comment_only_targets
     from .baseline_onnx import OnnxBaseline, train_and_save
 
     bl_dir = Path(run_dir) / NGRAM_DIR
@@ -198,11 +197,13 @@ def ensure_ngram(run_dir: Path, data_dir: Path, *, retrain_stale: bool = True) -
     start = time.perf_counter()
     train_and_save(
         train.texts,
-        comment_only_targets(train.y, train.synthetic, train.labels),
+        train.y,
         val.texts,
-        comment_only_targets(val.y, val.synthetic, val.labels),
+        val.y,
         bl_dir,
-        extra={"dataset": str(data_dir), "split": "train", "synthetic_context_labels": "unknown"},
+        extra={"dataset": str(data_dir), "split": "train"},
+        train_synthetic=train.synthetic,
+        val_synthetic=val.synthetic,
     )
     logger.info("n-gram model trained and saved to %s in %.1fs", bl_dir, time.perf_counter() - start)
     return OnnxBaseline.load(bl_dir), True

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ...model.record import CommentRecord
-from ..fit.baseline import BaselineConfig, comment_only_targets
+from ..fit.baseline import BaselineConfig
 from ..fit.baseline_onnx import META_NAME, OnnxBaseline, train_and_save
 from ..fit.hybrid_fit import DEFAULT_BASE_RATE, NGRAM_DIR, current_provenance, load_hybrid, save_hybrid
 from ..fit.modeling import CommentClassifier, RunInfo
@@ -152,12 +152,14 @@ def fit_ngram(
     val = EvalData.from_records([*data.base.validation, *mask_labels(data.new.validation, kept)])
     train_and_save(
         train.texts,
-        comment_only_targets(train.y, train.synthetic, train.labels),
+        train.y,
         val.texts,
-        comment_only_targets(val.y, val.synthetic, val.labels),
+        val.y,
         staging / NGRAM_DIR,
         config=config,
-        extra={**extra, "synthetic_context_labels": "unknown"},
+        extra=extra,
+        train_synthetic=train.synthetic,
+        val_synthetic=val.synthetic,
     )
     return OnnxBaseline.load(staging / NGRAM_DIR)
 
